@@ -1,0 +1,46 @@
+"""Offload's web application: the JSON API, health checks and the dashboard."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from app import auth, config, dashboard, redis_client
+from app.api import api
+from app.health import bp as health_bp
+from app.problems import register_error_handlers
+from app.security_headers import register_security_headers
+from jobs.registry import registry
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: defaults, then the environment, then ``test_config``."""
+    app = Flask(__name__)
+    app.config.from_mapping(config.DEFAULTS)
+    app.config.from_mapping(config.from_environment())
+    if test_config is not None:
+        app.config.from_mapping(test_config)
+    config.check(app.config)
+    app.json.sort_keys = False
+    logging.basicConfig(level=logging.INFO)
+
+    registry.load()
+    register_extensions(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_security_headers(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    redis_client.init_app(app)
+    auth.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    app.register_blueprint(health_bp)
+    app.register_blueprint(api)
+    dashboard.init_app(app)

@@ -1,0 +1,160 @@
+"""GET /api/openapi.json: OpenAPI 3.1 of the API, built from the same models and registry."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from flask import Blueprint
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from app.api import schemas
+from jobs.registry import registry
+
+bp = Blueprint("openapi", __name__)
+_REF = "#/components/schemas/{model}"
+_PROBLEM = "application/problem+json"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": _REF.format(model=name)}
+
+
+def _json(name: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref(name)}}}
+
+
+def _problems(*codes: int) -> dict[str, Any]:
+    standard = {401: "Missing or wrong bearer token", 503: "Redis unreachable"}
+    texts = {
+        400: "Malformed JSON",
+        404: "Not found",
+        413: "Body too large",
+        415: "Body is not JSON",
+        422: "Validation failed",
+        **standard,
+    }
+    return {
+        str(code): {"description": texts[code], "content": {_PROBLEM: {"schema": _ref("Problem")}}}
+        for code in sorted({*codes, *standard})
+    }
+
+
+def _enqueue_variants(components: dict[str, Any]) -> list[dict[str, Any]]:
+    """One request shape per task: its name as a constant and its own argument schema."""
+    variants = []
+    base = components["EnqueueRequest"]
+    for task in registry.all():
+        args_schema = task.schema()
+        name = args_schema.get("title", task.name)
+        components[name] = _inline_refs(args_schema, components)
+        variant = copy.deepcopy(base)
+        variant["title"] = f"Enqueue {task.name}"
+        variant["properties"]["task"] = {"const": task.name, "type": "string"}
+        variant["properties"]["args"] = _ref(name)
+        variants.append(variant)
+    return variants
+
+
+def _inline_refs(schema: dict[str, Any], components: dict[str, Any]) -> dict[str, Any]:
+    """Move a task schema's local ``$defs`` into the shared components."""
+    schema = copy.deepcopy(schema)
+    for def_name, definition in schema.pop("$defs", {}).items():
+        components.setdefault(def_name, definition)
+    text = _rewrite_refs(schema)
+    return text
+
+
+def _rewrite_refs(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {
+            key: (value.replace("#/$defs/", "#/components/schemas/") if key == "$ref" else _rewrite_refs(value))
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [_rewrite_refs(item) for item in node]
+    return node
+
+
+def build_document() -> dict[str, Any]:
+    models: list[type[BaseModel]] = [
+        schemas.EnqueueRequest,
+        schemas.JobDocument,
+        schemas.JobList,
+        schemas.TaskInfo,
+        schemas.TaskList,
+        schemas.QueueList,
+        schemas.WorkerList,
+        schemas.Problem,
+    ]
+    _, top = models_json_schema([(m, "serialization") for m in models], ref_template=_REF)
+    components: dict[str, Any] = top["$defs"]
+    enqueue_body = {"oneOf": _enqueue_variants(components)} if registry.all() else _ref("EnqueueRequest")
+    job_id = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    list_params = [
+        {"name": "status", "in": "query", "schema": {"enum": list(schemas.Status.__args__)}},
+        {"name": "task", "in": "query", "schema": {"type": "string"}},
+        {"name": "queue", "in": "query", "schema": {"enum": list(schemas.QueueName.__args__)}},
+        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
+        {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+    ]
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Offload",
+            "version": "1",
+            "description": "Run registered Python tasks in the background on RQ workers.",
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "paths": {
+            "/api/tasks": {"get": {"summary": "List tasks", "responses": {"200": _json("TaskList", "The registry")}}},
+            "/api/tasks/{name}": {
+                "get": {
+                    "summary": "One task",
+                    "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {"200": _json("TaskInfo", "The task"), **_problems(404)},
+                }
+            },
+            "/api/jobs": {
+                "post": {
+                    "summary": "Enqueue a task",
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": enqueue_body}}},
+                    "responses": {
+                        "202": {
+                            **_json("JobDocument", "Accepted; the new job"),
+                            "headers": {"Location": {"schema": {"type": "string"}}},
+                        },
+                        **_problems(400, 404, 413, 415, 422),
+                    },
+                },
+                "get": {
+                    "summary": "List jobs, newest first",
+                    "parameters": list_params,
+                    "responses": {"200": _json("JobList", "A page of jobs"), **_problems(422)},
+                },
+            },
+            "/api/jobs/{job_id}": {
+                "get": {
+                    "summary": "One job",
+                    "parameters": [job_id],
+                    "responses": {"200": _json("JobDocument", "The job"), **_problems(404)},
+                }
+            },
+            "/api/queues": {"get": {"summary": "Queue counts", "responses": {"200": _json("QueueList", "Queues")}}},
+            "/api/workers": {"get": {"summary": "Workers", "responses": {"200": _json("WorkerList", "Workers")}}},
+            "/api/openapi.json": {
+                "get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}
+            },
+        },
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+@bp.get("/openapi.json")
+def openapi_document() -> dict[str, Any]:
+    return build_document()

@@ -1,0 +1,156 @@
+"""Request and response shapes of the JSON API, as pydantic models.
+
+Requests are validated with them; responses are built as plain dicts and the models
+document them in the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from app.job_index import CURSOR_PATTERN
+
+QueueName = Literal["high", "default", "low"]
+Status = Literal["queued", "scheduled", "deferred", "started", "finished", "failed", "stopped", "canceled"]
+JobId = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class EnqueueRequest(Strict):
+    """A call of a registered task to run in the background."""
+
+    task: str = Field(min_length=1, max_length=200, description="Registered task name, e.g. demo.sleep")
+    args: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments, checked against the schema")
+    queue: QueueName | None = Field(default=None, description="Override the task's queue")
+    delay: float | None = Field(default=None, ge=0, le=365 * 24 * 3600, description="Run after this many seconds")
+    at: AwareDatetime | None = Field(default=None, description="Run at this time (ISO 8601 with offset)")
+    depends_on: list[str] | None = Field(default=None, max_length=100, description="Run after these jobs finish")
+    timeout: int | None = Field(default=None, ge=1, le=7 * 24 * 3600, description="Override the task's timeout")
+
+
+class ListJobsQuery(Strict):
+    status: Status | None = None
+    task: str | None = Field(default=None, max_length=200)
+    queue: QueueName | None = None
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = Field(default=None, pattern=CURSOR_PATTERN.pattern)
+
+
+class Progress(BaseModel):
+    done: float | None
+    total: float | None
+    percent: float | None
+    message: str | None
+
+
+class JobError(BaseModel):
+    type: str
+    message: str
+    traceback: str | None
+
+
+class JobLinks(BaseModel):
+    self: str
+    events: str
+    logs: str
+    artifact: str | None = None
+
+
+class JobDocument(BaseModel):
+    id: str
+    task: str | None
+    args: dict[str, Any] | None
+    queue: str | None
+    status: Status
+    progress: Progress
+    result: Any
+    error: JobError | None
+    created_at: str | None
+    enqueued_at: str | None
+    started_at: str | None
+    ended_at: str | None
+    attempts: int
+    retries_left: int
+    worker: str | None
+    links: JobLinks
+
+
+class JobList(BaseModel):
+    jobs: list[JobDocument]
+    next_cursor: str | None
+
+
+class RetryInfo(BaseModel):
+    max_retries: int
+    backoff: float
+    intervals: list[int]
+    jitter: float
+
+
+class TaskInfo(BaseModel):
+    name: str
+    description: str
+    queue: QueueName
+    timeout: int
+    retry: RetryInfo
+    result_ttl: int
+    failure_ttl: int
+    schedule: str | None
+    schema_: dict[str, Any] = Field(alias="schema")
+
+
+class TaskList(BaseModel):
+    tasks: list[TaskInfo]
+
+
+class QueueInfo(BaseModel):
+    name: str
+    queued: int
+    started: int
+    scheduled: int
+    deferred: int
+    finished: int
+    failed: int
+    canceled: int
+
+
+class QueueList(BaseModel):
+    queues: list[QueueInfo]
+
+
+class WorkerInfo(BaseModel):
+    name: str
+    state: str
+    queues: list[str]
+    current_job: str | None
+    last_heartbeat: str | None
+    birth_date: str | None
+    hostname: str | None
+    pid: int | None
+    successful_jobs: int
+    failed_jobs: int
+
+
+class WorkerList(BaseModel):
+    workers: list[WorkerInfo]
+
+
+class FieldError(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str | None = None
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    errors: list[FieldError] | None = None

@@ -1,0 +1,48 @@
+"""GET /api/tasks and /api/tasks/{name}: the registry as clients see it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint
+
+from app.problems import ApiProblem
+from jobs.registry import Task, UnknownTaskError, registry
+
+bp = Blueprint("tasks", __name__)
+
+
+def task_info(task: Task) -> dict[str, Any]:
+    return {
+        "name": task.name,
+        "description": task.description,
+        "queue": task.queue,
+        "timeout": task.timeout,
+        "retry": task.retry.as_dict(),
+        "result_ttl": task.result_ttl,
+        "failure_ttl": task.failure_ttl,
+        "schedule": None,
+        "schema": task.schema(),
+    }
+
+
+def find_task(name: str) -> Task:
+    try:
+        return registry.lookup(name)
+    except UnknownTaskError:
+        raise ApiProblem(
+            404,
+            "Unknown task",
+            f"no task named {name!r}; GET /api/tasks lists them",
+            type="urn:offload:problem:unknown-task",
+        ) from None
+
+
+@bp.get("/tasks")
+def list_tasks() -> dict[str, Any]:
+    return {"tasks": [task_info(task) for task in registry.all()]}
+
+
+@bp.get("/tasks/<name>")
+def show_task(name: str) -> dict[str, Any]:
+    return task_info(find_task(name))

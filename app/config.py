@@ -1,0 +1,59 @@
+"""Configuration: defaults in one place, read from the environment once, in the factory."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+
+class ConfigError(RuntimeError):
+    """The app cannot start with this configuration; the message says why in one line."""
+
+
+DEFAULTS: dict[str, Any] = {
+    "APP_ENV": "development",
+    "SECRET_KEY": None,
+    "API_TOKENS": "",
+    "REDIS_URL": None,
+    # The web's Redis client gives up fast so that an outage answers 503, not a hang.
+    "REDIS_SOCKET_TIMEOUT": 1.0,
+    "MAX_CONTENT_LENGTH": 1024 * 1024,
+    "JSON_MAX_DEPTH": 32,
+    "JOBS_PAGE_LIMIT": 50,
+}
+
+_NUMBERS = {"REDIS_SOCKET_TIMEOUT": float, "MAX_CONTENT_LENGTH": int, "JSON_MAX_DEPTH": int, "JOBS_PAGE_LIMIT": int}
+
+
+def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The settings found in the environment, converted to their types."""
+    environ = os.environ if environ is None else environ
+    found: dict[str, Any] = {}
+    for key in DEFAULTS:
+        if key in environ and environ[key] != "":
+            raw = environ[key]
+            try:
+                found[key] = _NUMBERS[key](raw) if key in _NUMBERS else raw
+            except ValueError:
+                raise ConfigError(f"{key}={raw!r} is not a valid {_NUMBERS[key].__name__}") from None
+    return found
+
+
+def api_tokens(config: Mapping[str, Any]) -> list[str]:
+    """The API tokens, from a comma-separated string or a list."""
+    raw = config.get("API_TOKENS") or ""
+    items = raw.split(",") if isinstance(raw, str) else list(raw)
+    return [token.strip() for token in items if token.strip()]
+
+
+def check(config: Mapping[str, Any]) -> None:
+    """Refuse configurations that would run insecurely or not at all."""
+    if not config.get("REDIS_URL"):
+        raise ConfigError("REDIS_URL is not set: point Offload at a Redis server (make run starts one for you)")
+    if config.get("APP_ENV") == "production":
+        missing = [key for key in ("SECRET_KEY", "API_TOKENS") if not config.get(key)]
+        if missing:
+            raise ConfigError(f"refusing to start in production without {' and '.join(missing)}")
+        if any(len(token) < 16 for token in api_tokens(config)):
+            raise ConfigError("refusing to start in production with an API token shorter than 16 characters")

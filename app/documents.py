@@ -1,0 +1,106 @@
+"""The job document: how the API, the pages and the CLI show a job."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from rq.exceptions import DeserializationError
+from rq.job import JobStatus
+from rq.results import Result
+
+from jobs.job import TaskJob
+
+STATUSES = ("queued", "scheduled", "deferred", "started", "finished", "failed", "stopped", "canceled")
+ENDED = frozenset({"finished", "failed", "stopped", "canceled"})
+_RAN = frozenset({"started", "finished", "failed", "stopped"})
+# RQ states that the contract folds into "queued": all mean "waiting to be picked up".
+_AS_QUEUED = {JobStatus.CREATED.value, JobStatus.RATE_LIMITED.value, JobStatus.READY_TO_ENQUEUE.value}
+_EXCEPTION_LINE = re.compile(r"^(?P<type>[A-Za-z_][\w.]*)(?::\s?(?P<message>.*))?$")
+
+
+def status_of(job: TaskJob) -> str:
+    raw = job.get_status(refresh=False)
+    value = raw.value if isinstance(raw, JobStatus) else str(raw or "queued")
+    return "queued" if value in _AS_QUEUED else value
+
+
+def iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def task_name(job: TaskJob) -> str | None:
+    return job.meta.get("task") or job.func_name
+
+
+def arguments(job: TaskJob) -> dict[str, Any] | None:
+    try:
+        return dict(job.kwargs)
+    except (DeserializationError, TypeError, ValueError):
+        return None
+
+
+def error_from_traceback(exc_string: str | None) -> dict[str, Any] | None:
+    """Type and message of the exception a traceback ends with."""
+    if not exc_string:
+        return None
+    lines = exc_string.rstrip().splitlines()
+    for index in range(len(lines) - 1, -1, -1):
+        line = lines[index]
+        if line and not line[0].isspace():
+            found = _EXCEPTION_LINE.match(line)
+            if found:
+                message = "\n".join([found.group("message") or "", *lines[index + 1 :]]).strip()
+                return {"type": found.group("type").rsplit(".", 1)[-1], "message": message, "traceback": exc_string}
+    return {"type": "Error", "message": lines[-1] if lines else "", "traceback": exc_string}
+
+
+def progress_of(job: TaskJob, status: str) -> dict[str, Any]:
+    reported = job.meta.get("progress") or {}
+    done, total = reported.get("done"), reported.get("total")
+    percent = None
+    if isinstance(done, int | float) and isinstance(total, int | float) and total > 0:
+        percent = round(min(100.0, max(0.0, done / total * 100)), 1)
+    if status == "finished":
+        percent = 100.0
+    return {"done": done, "total": total, "percent": percent, "message": reported.get("message")}
+
+
+def attempts_of(job: TaskJob, status: str) -> int:
+    return (job.number_of_retries or 0) + (1 if status in _RAN else 0)
+
+
+def job_document(job: TaskJob) -> dict[str, Any]:
+    """The job as the HTTP contract shows it."""
+    status = status_of(job)
+    result = error = None
+    if status in ("finished", "failed", "stopped"):
+        latest = job.latest_result()
+        if latest is not None and latest.type == Result.Type.SUCCESSFUL:
+            result = latest.return_value
+        elif latest is not None:
+            error = error_from_traceback(latest.exc_string)
+    base = f"/api/jobs/{job.id}"
+    return {
+        "id": job.id,
+        "task": task_name(job),
+        "args": arguments(job),
+        "queue": job.origin,
+        "status": status,
+        "progress": progress_of(job, status),
+        "result": result,
+        "error": error,
+        "created_at": iso(job.created_at),
+        "enqueued_at": iso(job.enqueued_at),
+        "started_at": iso(job.started_at),
+        "ended_at": iso(job.ended_at),
+        "attempts": attempts_of(job, status),
+        "retries_left": job.retries_left or 0,
+        "worker": job.worker_name or None,
+        "links": {"self": base, "events": f"{base}/events", "logs": f"{base}/logs"},
+    }

@@ -1,0 +1,14 @@
+"""gunicorn settings for the Procfile's web process, from the platform's environment."""
+
+import os
+
+bind = f"{os.environ.get('WEB_HOST', '0.0.0.0')}:{os.environ.get('PORT', '5000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "gthread"
+threads = int(os.environ.get("WEB_THREADS", "4"))
+# Heroku allows 30 s between SIGTERM and SIGKILL.
+graceful_timeout = 25
+timeout = 30
+accesslog = "-"
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+control_socket_disable = True  # several web processes may share a machine

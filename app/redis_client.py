@@ -1,0 +1,41 @@
+"""The web's Redis connection and RQ queues, kept on the app and read through accessors."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app
+from redis import Redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from rq import Queue
+from rq.serializers import JSONSerializer
+
+from jobs.job import TaskJob
+
+EXTENSION = "offload.redis"
+
+
+def redis_from_url(url: str, socket_timeout: float) -> Redis:
+    """A client that fails fast: bounded timeouts and no retries, so outages surface as 503.
+
+    Building it does no network I/O; it connects on first use.
+    """
+    return Redis.from_url(
+        url,
+        socket_connect_timeout=socket_timeout,
+        socket_timeout=socket_timeout,
+        retry=Retry(NoBackoff(), 0),
+        health_check_interval=30,
+    )
+
+
+def init_app(app: Flask) -> None:
+    app.extensions[EXTENSION] = redis_from_url(app.config["REDIS_URL"], app.config["REDIS_SOCKET_TIMEOUT"])
+
+
+def get_redis() -> Redis:
+    return current_app.extensions[EXTENSION]
+
+
+def get_queue(name: str) -> Queue:
+    """An RQ queue that stores jobs as JSON and runs them as ``TaskJob``."""
+    return Queue(name, connection=get_redis(), serializer=JSONSerializer, job_class=TaskJob)

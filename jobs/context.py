@@ -1,0 +1,19 @@
+"""What a running task may report about itself, without touching RQ or Flask."""
+
+from __future__ import annotations
+
+import time
+
+from rq import get_current_job
+
+
+def progress(done: float, total: float | None = None, message: str | None = None) -> None:
+    """Record how far the current job has come; every reader of the job sees it.
+
+    Outside a job (a task called directly, in a test or a shell) it does nothing.
+    """
+    job = get_current_job()
+    if job is None:
+        return
+    job.meta["progress"] = {"done": done, "total": total, "message": message, "at": time.time()}
+    job.save_meta()

@@ -1,0 +1,68 @@
+"""The RQ job class Offload's workers run: only registered tasks, arguments checked.
+
+Anyone who can write to Redis can put a job hash there naming any importable
+function (``os.system``). Stock RQ imports and calls it. ``TaskJob`` resolves the
+function through the registry instead, never by import, and validates the arguments
+against the task's schema again before the call.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic_core import to_jsonable_python
+from rq.job import Job
+
+from jobs.registry import Task, UnknownTaskError, registry
+
+
+class ForbiddenJobError(UnknownTaskError):
+    """The job names something Offload will not run."""
+
+
+class TaskJob(Job):
+    """An RQ job whose function must be a registered task."""
+
+    @property
+    def task(self) -> Task:
+        if self.instance is not None:
+            raise ForbiddenJobError("jobs that call a method on an instance are not allowed")
+        func_name = self.func_name or ""
+        try:
+            return registry.lookup_path(func_name)
+        except UnknownTaskError:
+            raise ForbiddenJobError(
+                f"refusing to run {func_name!r}: it is not a registered task, and Offload runs only registered tasks"
+            ) from None
+
+    @property
+    def func(self) -> Any:
+        return self.task.func
+
+    @property
+    def success_callback(self) -> None:
+        return self._refuse_callback(self._success_callback_name)
+
+    @property
+    def failure_callback(self) -> None:
+        return self._refuse_callback(self._failure_callback_name)
+
+    @property
+    def stopped_callback(self) -> None:
+        return self._refuse_callback(self._stopped_callback_name)
+
+    def _refuse_callback(self, name: str | None) -> None:
+        # Offload never sets RQ callbacks; one found in Redis was written by someone else.
+        if name:
+            raise ForbiddenJobError(f"refusing to import callback {name!r}: Offload jobs carry no callbacks")
+        return None
+
+    def send_webhooks(self, status: Any, *, exc_string: str | None = None) -> None:
+        """Offload does not use RQ's job webhooks; ignore any stored on the job."""
+
+    def _execute(self) -> Any:
+        task = self.task
+        if self.args:
+            raise ForbiddenJobError("tasks take keyword arguments only")
+        kwargs = task.validate(self.kwargs)
+        return to_jsonable_python(task.func(**kwargs))

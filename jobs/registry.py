@@ -1,0 +1,266 @@
+"""The task registry: the one list of functions Offload will run.
+
+A task is a plain Python function marked with ``@task``. Its type hints are its
+argument schema: pydantic builds the validator and the JSON Schema from them. The
+API, the OpenAPI document, the worker's allowlist (and later the form, the CLI and
+the cron table) all read this registry, so a task is declared exactly once.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import pkgutil
+import random
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+
+QUEUES: tuple[str, ...] = ("high", "default", "low")
+"""Queue names in priority order: workers listen to them in this order."""
+
+TASK_PACKAGE = "jobs.tasks"
+EXTRA_MODULES_ENV = "OFFLOAD_TASK_MODULES"
+
+
+class TaskDefinitionError(TypeError):
+    """A function cannot become a task (missing type hints, bad options)."""
+
+
+class UnknownTaskError(LookupError):
+    """No task of that name (or dotted path) is registered."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how soon a failed job runs again.
+
+    ``intervals`` are explicit delays in seconds; without them the delays grow
+    exponentially from ``backoff`` seconds, each scaled by a random jitter factor.
+    """
+
+    max_retries: int = 0
+    backoff: float = 1.0
+    intervals: tuple[int, ...] = ()
+    jitter: float = 0.5
+
+    def delays(self) -> list[int]:
+        """The delay before each retry, in whole seconds (RQ schedules by the second)."""
+        if self.intervals:
+            return list(self.intervals)
+        delays = []
+        for attempt in range(self.max_retries):
+            base = self.backoff * (2**attempt)
+            factor = 1 + random.uniform(-self.jitter, self.jitter)
+            delays.append(max(0, round(base * factor)))
+        return delays
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "max_retries": self.max_retries,
+            "backoff": self.backoff,
+            "intervals": list(self.intervals),
+            "jitter": self.jitter,
+        }
+
+
+@dataclass(frozen=True)
+class Task:
+    """A registered function and everything needed to queue and run it."""
+
+    name: str
+    func: Callable[..., Any]
+    queue: str
+    timeout: int
+    retry: RetryPolicy
+    result_ttl: int
+    failure_ttl: int
+    description: str
+    args_model: type[BaseModel] = field(repr=False)
+
+    @property
+    def func_path(self) -> str:
+        """The dotted path RQ stores in the job (what rq-dashboard shows)."""
+        return f"{self.func.__module__}.{self.func.__qualname__}"
+
+    def validate(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Check ``args`` against the type hints; returns them coerced to Python values.
+
+        Raises pydantic's ``ValidationError`` with one entry per bad field.
+        """
+        model = self.args_model.model_validate(args)
+        return {name: getattr(model, name) for name in self.args_model.model_fields}
+
+    def to_json_args(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Validate ``args`` and return their JSON form, as stored in the job."""
+        model = self.args_model.model_validate(args)
+        return model.model_dump(mode="json")
+
+    def schema(self) -> dict[str, Any]:
+        """JSON Schema (draft 2020-12, as OpenAPI 3.1 uses) of the arguments."""
+        return self.args_model.model_json_schema()
+
+
+class Registry:
+    """Tasks by name and by dotted function path."""
+
+    def __init__(self) -> None:
+        self._by_name: dict[str, Task] = {}
+        self._by_path: dict[str, Task] = {}
+        self._loaded = False
+        self._lock = threading.Lock()
+
+    def add(self, task_: Task) -> None:
+        existing = self._by_name.get(task_.name)
+        if existing is not None and existing.func_path != task_.func_path:
+            raise TaskDefinitionError(
+                f"task name {task_.name!r} is used by both {existing.func_path} and {task_.func_path}"
+            )
+        self._by_name[task_.name] = task_
+        self._by_path[task_.func_path] = task_
+
+    def lookup(self, name: str) -> Task:
+        """The task called ``name``; raises ``UnknownTaskError``."""
+        self.load()
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise UnknownTaskError(f"no task named {name!r}") from None
+
+    def lookup_path(self, func_path: str) -> Task:
+        """The task whose function lives at ``func_path``; raises ``UnknownTaskError``."""
+        self.load()
+        try:
+            return self._by_path[func_path]
+        except KeyError:
+            raise UnknownTaskError(f"{func_path!r} is not a registered task") from None
+
+    def all(self) -> list[Task]:
+        self.load()
+        return sorted(self._by_name.values(), key=lambda t: t.name)
+
+    def load(self, extra_modules: Iterable[str] | None = None) -> None:
+        """Import every module of ``jobs.tasks`` and of ``$OFFLOAD_TASK_MODULES`` once.
+
+        Importing a module runs its ``@task`` decorators, which fill this registry.
+        """
+        if self._loaded and extra_modules is None:
+            return
+        with self._lock:
+            if self._loaded and extra_modules is None:
+                return
+            for module_name in _task_modules(extra_modules):
+                importlib.import_module(module_name)
+            self._loaded = True
+
+
+def _task_modules(extra_modules: Iterable[str] | None) -> list[str]:
+    package = importlib.import_module(TASK_PACKAGE)
+    names = [
+        info.name
+        for info in pkgutil.walk_packages(package.__path__, prefix=f"{TASK_PACKAGE}.")
+        if not info.name.rsplit(".", 1)[-1].startswith("_")
+    ]
+    if extra_modules is None:
+        extra_modules = os.environ.get(EXTRA_MODULES_ENV, "").split(",")
+    names.extend(name.strip() for name in extra_modules if name.strip())
+    return names
+
+
+registry = Registry()
+
+
+def task(
+    func: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    queue: str = "default",
+    timeout: int = 180,
+    retry: RetryPolicy | int = 0,
+    result_ttl: int = 24 * 3600,
+    failure_ttl: int = 7 * 24 * 3600,
+    description: str | None = None,
+) -> Any:
+    """Mark a function as a task. Usable bare (``@task``) or with options.
+
+    The function is returned unchanged, so it can still be called directly.
+    """
+
+    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+        if queue not in QUEUES:
+            raise TaskDefinitionError(f"{fn.__qualname__}: queue must be one of {QUEUES}, not {queue!r}")
+        if timeout <= 0:
+            raise TaskDefinitionError(f"{fn.__qualname__}: timeout must be positive")
+        policy = RetryPolicy(max_retries=retry) if isinstance(retry, int) else retry
+        task_ = Task(
+            name=name or _default_name(fn),
+            func=fn,
+            queue=queue,
+            timeout=timeout,
+            retry=policy,
+            result_ttl=result_ttl,
+            failure_ttl=failure_ttl,
+            description=description or inspect.cleandoc(fn.__doc__ or "").split("\n\n")[0],
+            args_model=_args_model(fn),
+        )
+        registry.add(task_)
+        fn.__offload_task__ = task_  # type: ignore[attr-defined]
+        return fn
+
+    return register(func) if func is not None else register
+
+
+def task_of(func: Callable[..., Any]) -> Task:
+    """The ``Task`` a decorated function was registered as."""
+    try:
+        return func.__offload_task__  # type: ignore[attr-defined]
+    except AttributeError:
+        raise UnknownTaskError(f"{func!r} is not a registered task") from None
+
+
+def _default_name(fn: Callable[..., Any]) -> str:
+    module = fn.__module__
+    if module.startswith(f"{TASK_PACKAGE}."):
+        module = module[len(TASK_PACKAGE) + 1 :]
+    return f"{module}.{fn.__qualname__}"
+
+
+def _args_model(fn: Callable[..., Any]) -> type[BaseModel]:
+    """A pydantic model whose fields are the function's parameters."""
+    signature = inspect.signature(fn, eval_str=True)
+    fields: dict[str, Any] = {}
+    for param in signature.parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD, param.POSITIONAL_ONLY):
+            raise TaskDefinitionError(
+                f"{fn.__qualname__}: parameter {param.name!r} must be an ordinary or keyword-only parameter"
+            )
+        if param.annotation is inspect.Parameter.empty:
+            raise TaskDefinitionError(
+                f"{fn.__qualname__}: parameter {param.name!r} needs a type hint (it is the argument schema)"
+            )
+        default = ... if param.default is inspect.Parameter.empty else param.default
+        fields[param.name] = (param.annotation, default)
+    model_name = "".join(part.capitalize() for part in _default_name(fn).replace("_", ".").split(".")) + "Args"
+    return create_model(  # type: ignore[call-overload]
+        model_name,
+        __config__=ConfigDict(extra="forbid", allow_inf_nan=False),
+        __doc__=f"Arguments of {fn.__qualname__}.",
+        **fields,
+    )
+
+
+__all__ = [
+    "QUEUES",
+    "RetryPolicy",
+    "Task",
+    "TaskDefinitionError",
+    "UnknownTaskError",
+    "ValidationError",
+    "registry",
+    "task",
+    "task_of",
+]

@@ -1,0 +1,34 @@
+"""Demonstration tasks: for the docs, the benchmarks and the fault tests."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from pydantic import Field
+
+from jobs import progress, task
+
+
+@task
+def sleep(
+    seconds: Annotated[float, Field(ge=0, le=3600, description="How long to sleep in all")] = 5,
+    steps: Annotated[int, Field(ge=1, le=1000, description="How many progress steps")] = 10,
+) -> dict:
+    """Sleep for a while in steps, reporting progress after each one."""
+    started = time.monotonic()
+    for step in range(1, steps + 1):
+        time.sleep(seconds / steps)
+        progress(step, steps, f"step {step} of {steps}")
+    return {"slept": round(time.monotonic() - started, 3), "steps": steps}
+
+
+@task
+def fail(message: str = "failed on purpose") -> None:
+    """Raise an error on purpose, to show how a failed job looks."""
+    raise RuntimeError(message)
+
+
+@task(queue="high", timeout=30)
+def noop() -> None:
+    """Do nothing: the unit of the benchmarks."""

@@ -1,0 +1,39 @@
+"""The worker class for ``rq worker -w jobs.worker.Worker``.
+
+RQ's work-horse calls ``os.setpgrp()``, so a signal to the worker's process group
+(honcho, Ctrl-C, a platform stop) never reaches it, and a worker killed outright
+leaves its horse running with nobody to record the result. Here the horse asks the
+kernel to kill it when its worker dies.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+
+import rq
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:  # the worker died before prctl took effect
+        os._exit(1)
+
+
+class Worker(rq.Worker):
+    """RQ's forking worker whose work-horse never outlives it."""
+
+    def fork_work_horse(self, job: rq.job.Job, queue: rq.Queue) -> None:
+        self._parent_pid = os.getpid()
+        super().fork_work_horse(job, queue)
+
+    def main_work_horse(self, job: rq.job.Job, queue: rq.Queue) -> None:
+        _die_with_parent(self._parent_pid)
+        super().main_work_horse(job, queue)

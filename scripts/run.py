@@ -1,0 +1,149 @@
+"""Start Offload on this machine: ``make run``.
+
+Starts an embedded Valkey server with persistence when REDIS_URL is unset, makes sure
+an API token and a secret key exist (generated into the git-ignored ``.env``), then
+runs every process of the Procfile under honcho. Ctrl-C stops them all, the embedded
+server included: this process adopts orphans (it is a child subreaper), so even a
+work-horse that left its process group is found and stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from honcho.environ import parse as parse_env
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from scripts.embedded_redis import EmbeddedRedis  # noqa: E402
+
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> None:
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1)
+
+
+def ensure_env_file(path: Path) -> dict[str, str]:
+    """The settings in ``path``, adding a generated API token and secret key if absent."""
+    values = parse_env(path.read_text()) if path.exists() else {}
+    added = {}
+    for key, make in (("API_TOKENS", lambda: secrets.token_urlsafe(32)), ("SECRET_KEY", lambda: secrets.token_hex(32))):
+        if not values.get(key) and not os.environ.get(key):
+            added[key] = make()
+    if added:
+        with path.open("a") as env_file:
+            env_file.write("".join(f"{key}={value}\n" for key, value in added.items()))
+        values.update(added)
+    return values
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def stop_leftovers(keep: set[int], grace: float = 5.0) -> None:
+    """Stop every process still parented to us but ``keep`` (orphans we adopted)."""
+    if not sys.platform.startswith("linux"):
+        return
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        pids = [pid for pid in children_of(os.getpid()) if pid not in keep]
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGCONT)
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + grace
+        while pids and time.monotonic() < deadline:
+            for pid in pids:
+                try:
+                    os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    pass
+            pids = [pid for pid in children_of(os.getpid()) if pid not in keep]
+            time.sleep(0.05)
+        if not pids:
+            return
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "5000")))
+    parser.add_argument("--env-file", type=Path, default=ROOT / ".env")
+    parser.add_argument("--data-dir", type=Path, default=ROOT / ".data")
+    parser.add_argument("--procfile", type=Path, default=ROOT / "Procfile")
+    args = parser.parse_args(argv)
+
+    become_subreaper()
+    settings = ensure_env_file(args.env_file)
+    environ = {**os.environ, **settings}
+    environ.setdefault("WEB_HOST", "127.0.0.1")
+    environ["PYTHONUNBUFFERED"] = "1"
+    environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environ.get('PATH', '')}"
+
+    server = None
+    if not environ.get("REDIS_URL"):
+        server = EmbeddedRedis(args.data_dir / "valkey", persistent=True)
+        server.start()
+        environ["REDIS_URL"] = server.url
+        print(f"offload: embedded Valkey on {server.url} (data in {server.data_dir})", flush=True)
+
+    token = environ["API_TOKENS"].split(",")[0].strip()
+    print(f"offload: web on http://{environ['WEB_HOST']}:{args.port}  (dashboard /rq, API /api)", flush=True)
+    print(f"offload: API token (from {args.env_file.name}): {token}", flush=True)
+    print(f'offload: try  curl -H "Authorization: Bearer {token}" http://127.0.0.1:{args.port}/api/tasks', flush=True)
+
+    honcho = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "honcho"),
+            "start",
+            "--procfile",
+            str(args.procfile),
+            "--app-root",
+            str(ROOT),
+            "--env",
+            str(args.env_file),
+            "--port",
+            str(args.port),
+        ],  # fmt: skip
+        env=environ,
+        cwd=ROOT,
+    )
+    signal.signal(signal.SIGTERM, lambda signum, frame: honcho.send_signal(signal.SIGTERM))
+    try:
+        while True:
+            try:
+                returncode = honcho.wait()
+                break
+            except KeyboardInterrupt:
+                continue  # honcho got the same Ctrl-C and is stopping its processes
+    finally:
+        stop_leftovers(keep={server.process.pid} if server and server.process else set())
+        if server is not None:
+            server.stop()
+        print("offload: stopped", flush=True)
+    return returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""Shared fixtures: a private Valkey server, the app, real worker and web processes."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import requests
+from flask import Flask
+from flask.testing import FlaskClient
+
+os.environ["OFFLOAD_TASK_MODULES"] = "tests.fixtures"
+
+from app import create_app  # noqa: E402
+from scripts.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+TOKEN = "test-token-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 15.0, interval: float = 0.02, message: str = "") -> Any:
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message or condition}")
+        time.sleep(interval)
+
+
+def procfile_command(process: str) -> list[str]:
+    """The Procfile's command for ``process``, with its program taken from this virtualenv."""
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        name, _, command = line.partition(":")
+        if name.strip() == process:
+            argv = shlex.split(command)
+            argv[0] = str(BIN / argv[0])
+            return argv
+    raise KeyError(process)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+    server = EmbeddedRedis(tmp_path_factory.mktemp("valkey"), persistent=False)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: EmbeddedRedis) -> Iterator[str]:
+    if redis_server.process is None:
+        redis_server.start()
+    connection = redis.Redis.from_url(redis_server.url)
+    connection.flushall()
+    yield redis_server.url
+    if redis_server.process is None:  # a test stopped it: bring it back for the next one
+        redis_server.start()
+    redis_server.resume()
+    connection.flushall()
+    connection.close()
+
+
+@pytest.fixture
+def redis_conn(redis_url: str) -> Iterator[redis.Redis]:
+    connection = redis.Redis.from_url(redis_url)
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def app(redis_url: str) -> Flask:
+    return create_app({"TESTING": True, "REDIS_URL": redis_url, "API_TOKENS": TOKEN, "SECRET_KEY": "test"})
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def process_env(redis_url: str, **extra: str) -> dict[str, str]:
+    env = {**os.environ, "REDIS_URL": redis_url, "API_TOKENS": TOKEN, "SECRET_KEY": "test", "PYTHONUNBUFFERED": "1"}
+    env.update(extra)
+    return env
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@pytest.fixture
+def start_worker(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Start the Procfile's worker command; waits until it has registered in Redis."""
+    started: list[subprocess.Popen[bytes]] = []
+    connection = redis.Redis.from_url(redis_url)
+
+    def start(*extra_args: str) -> subprocess.Popen[bytes]:
+        before = connection.scard("rq:workers")
+        log = (tmp_path / f"worker-{len(started)}.log").open("wb")
+        process = subprocess.Popen(
+            [*procfile_command("worker"), *extra_args],
+            cwd=ROOT,
+            env=process_env(redis_url),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        started.append(process)
+        if "--burst" not in extra_args:
+            wait_for(lambda: connection.scard("rq:workers") > before, message="the worker to register")
+        return process
+
+    yield start
+    for process in started:
+        stop_process(process)
+    connection.close()
+
+
+@pytest.fixture
+def worker(start_worker: Callable[..., subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+    return start_worker()
+
+
+@pytest.fixture
+def web_server(redis_url: str, tmp_path: Path) -> Iterator[str]:
+    """The Procfile's web command (gunicorn) on a free port; yields its base URL."""
+    port = free_port()
+    log = (tmp_path / "web.log").open("wb")
+    process = subprocess.Popen(
+        procfile_command("web"),
+        cwd=ROOT,
+        env=process_env(redis_url, PORT=str(port), WEB_HOST="127.0.0.1", WEB_CONCURRENCY="2"),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"gunicorn exited: {(tmp_path / 'web.log').read_text()}")
+        try:
+            return requests.get(f"{base}/healthz", timeout=1).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    wait_for(healthy, timeout=20, message="gunicorn to answer /healthz")
+    yield base
+    stop_process(process)
