@@ -15,7 +15,7 @@ from flask import Flask, Response, current_app, request
 from app.config import api_tokens
 from app.problems import ApiProblem
 
-PUBLIC_ENDPOINTS_KEY = "offload.public_endpoints"
+DASHBOARD_PREFIX = "/rq"
 
 
 def public(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -52,7 +52,7 @@ def _is_public() -> bool:
 def _require_credential() -> Response | None:
     if _is_public():
         return None
-    if request.blueprint == "rq_dashboard":
+    if request.path == DASHBOARD_PREFIX or request.path.startswith(f"{DASHBOARD_PREFIX}/"):
         if token_is_valid(_basic_password()) or token_is_valid(_bearer_token()):
             return None
         return Response(

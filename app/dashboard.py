@@ -4,6 +4,10 @@ Two rough edges of rq-dashboard 0.9 are worked around here: it needs its own
 ``RQ_DASHBOARD_REDIS_URL`` key (a bare ``REDIS_URL`` makes it warn), and its workers
 view lists workers without a serializer, so a worker busy with a JSON job made it
 answer 500. Access is guarded by the app-wide credential check (see ``app.auth``).
+
+Its actions carry no CSRF token and one of them changes state on GET, while a browser
+resends HTTP Basic credentials on cross-site requests: state changes are accepted only
+as same-origin POSTs.
 """
 
 from __future__ import annotations
@@ -12,10 +16,11 @@ from typing import Any
 
 import rq_dashboard
 import rq_dashboard.web
-from flask import Flask
+from flask import Flask, Response, request
 from rq import Worker
 from rq.serializers import JSONSerializer
 
+from app.auth import DASHBOARD_PREFIX
 from jobs.job import TaskJob
 
 
@@ -29,9 +34,25 @@ class JSONWorker(Worker):
         return super().all(*args, **kwargs)
 
 
+def _refuse_cross_site_changes() -> Response | None:
+    if request.blueprint != "rq_dashboard":
+        return None
+    if request.endpoint == "rq_dashboard.requeue_all" and request.method != "POST":
+        return Response("Requeueing changes state: use POST.\n", 405, {"Allow": "POST"}, mimetype="text/plain")
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return None
+    site = request.headers.get("Sec-Fetch-Site")
+    origin = request.headers.get("Origin")
+    same_origin = site == "same-origin" if site else origin == request.host_url.rstrip("/")
+    if not same_origin:
+        return Response("Cross-site request refused.\n", 403, mimetype="text/plain")
+    return None
+
+
 def init_app(app: Flask) -> None:
     app.config.setdefault("RQ_DASHBOARD_REDIS_URL", app.config["REDIS_URL"])
     rq_dashboard.web.config.serializer = JSONSerializer
     rq_dashboard.web.Worker = JSONWorker
     rq_dashboard.web.setup_rq_connection(app)
-    app.register_blueprint(rq_dashboard.blueprint, url_prefix="/rq")
+    app.register_blueprint(rq_dashboard.blueprint, url_prefix=DASHBOARD_PREFIX)
+    app.before_request(_refuse_cross_site_changes)

@@ -115,15 +115,15 @@ def start_worker(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., subpr
 
     def start(*extra_args: str) -> subprocess.Popen[bytes]:
         before = connection.scard("rq:workers")
-        log = (tmp_path / f"worker-{len(started)}.log").open("wb")
-        process = subprocess.Popen(
-            [*procfile_command("worker"), *extra_args],
-            cwd=ROOT,
-            env=process_env(redis_url),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with (tmp_path / f"worker-{len(started)}.log").open("wb") as log:
+            process = subprocess.Popen(
+                [*procfile_command("worker"), *extra_args],
+                cwd=ROOT,
+                env=process_env(redis_url),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         started.append(process)
         if "--burst" not in extra_args:
             wait_for(lambda: connection.scard("rq:workers") > before, message="the worker to register")
@@ -144,15 +144,15 @@ def worker(start_worker: Callable[..., subprocess.Popen[bytes]]) -> subprocess.P
 def web_server(redis_url: str, tmp_path: Path) -> Iterator[str]:
     """The Procfile's web command (gunicorn) on a free port; yields its base URL."""
     port = free_port()
-    log = (tmp_path / "web.log").open("wb")
-    process = subprocess.Popen(
-        procfile_command("web"),
-        cwd=ROOT,
-        env=process_env(redis_url, PORT=str(port), WEB_HOST="127.0.0.1", WEB_CONCURRENCY="2"),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    with (tmp_path / "web.log").open("wb") as log:
+        process = subprocess.Popen(
+            procfile_command("web"),
+            cwd=ROOT,
+            env=process_env(redis_url, PORT=str(port), WEB_HOST="127.0.0.1", WEB_CONCURRENCY="2"),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     base = f"http://127.0.0.1:{port}"
 
     def healthy() -> bool:

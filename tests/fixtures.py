@@ -4,6 +4,7 @@ worker process (loaded through OFFLOAD_TASK_MODULES)."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -49,13 +50,12 @@ def touch(path: str) -> str:
 
 
 @task
-def wait_for_file(path: str, timeout: float = 30) -> str:
-    """Block until a file exists: lets a test hold a job in the started state."""
-    import time
-
+def hold(pid_file: str, release_file: str, timeout: float = 30) -> str:
+    """Write this process's pid, then block until ``release_file`` exists."""
+    Path(pid_file).write_text(str(os.getpid()))
     deadline = time.monotonic() + timeout
-    while not Path(path).exists():
+    while not Path(release_file).exists():
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{path} never appeared")
+            raise TimeoutError(f"{release_file} never appeared")
         time.sleep(0.02)
     return "released"

@@ -1,0 +1,113 @@
+"""Security on by default: every route but the health checks needs a credential."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app import create_app
+from app.config import ConfigError
+from tests.conftest import AUTH, TOKEN
+
+PUBLIC = {"/healthz", "/readyz"}
+
+
+def concrete_paths(app: Flask) -> list[tuple[str, str]]:
+    """Every rule of the URL map, with sample values for its variables, and one method."""
+    samples = {"instance_number": "0", "per_page": "8", "page": "1", "order": "asc", "registry_name": "queued"}
+    found = []
+    for rule in app.url_map.iter_rules():
+        path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", lambda m: samples.get(m.group(1), "x"), rule.rule)
+        methods = sorted(rule.methods - {"HEAD", "OPTIONS"})
+        found.append((path, methods[0]))
+    return found
+
+
+def basic(password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"user:{password}".encode()).decode()}
+
+
+def test_the_auth_matrix_covers_every_route(app: Flask, client: FlaskClient):
+    routes = concrete_paths(app)
+    assert len(routes) > 20
+    for path, method in routes:
+        if path in PUBLIC:
+            assert client.open(path, method=method).status_code in (200, 503), path
+            continue
+        dashboard = path.startswith("/rq")
+        anonymous = client.open(path, method=method)
+        wrong = client.open(
+            path, method=method, headers=basic("wrong") if dashboard else {"Authorization": "Bearer no"}
+        )
+        anonymous.close()
+        wrong.close()
+        for response in (anonymous, wrong):
+            assert response.status_code == 401, (path, method)
+            assert "WWW-Authenticate" in response.headers
+            if not dashboard:
+                assert response.mimetype == "application/problem+json"
+        good = basic(TOKEN) if dashboard else AUTH
+        origin = {"Origin": "http://localhost"}
+        allowed = client.open(path, method=method, headers={**good, **origin}, json={} if method == "POST" else None)
+        allowed.close()
+        assert allowed.status_code not in (401, 403), (path, method, allowed.status_code)
+
+
+def test_a_token_is_a_bearer_credential_only(client: FlaskClient):
+    assert client.get("/api/tasks", headers={"Authorization": TOKEN}).status_code == 401
+    assert client.get("/api/tasks", headers={"Authorization": f"Basic {TOKEN}"}).status_code == 401
+    assert client.get("/api/tasks", headers={"Authorization": f"bearer {TOKEN}"}).status_code == 200
+
+
+def test_several_tokens_may_be_configured(redis_url: str):
+    app = create_app({"REDIS_URL": redis_url, "API_TOKENS": " first , second "})
+    client = app.test_client()
+    assert client.get("/api/tasks", headers={"Authorization": "Bearer second"}).status_code == 200
+    assert client.get("/api/tasks", headers={"Authorization": "Bearer first"}).status_code == 200
+    assert client.get("/api/tasks", headers={"Authorization": "Bearer third"}).status_code == 401
+
+
+def test_no_tokens_configured_means_nobody_gets_in(redis_url: str):
+    client = create_app({"REDIS_URL": redis_url, "API_TOKENS": ""}).test_client()
+    assert client.get("/api/tasks", headers={"Authorization": "Bearer "}).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"API_TOKENS": "a-long-enough-token-123"}, "refusing to start in production without SECRET_KEY"),
+        ({"SECRET_KEY": "s"}, "refusing to start in production without API_TOKENS"),
+        ({}, "without SECRET_KEY and API_TOKENS"),
+        ({"SECRET_KEY": "s", "API_TOKENS": "short"}, "shorter than 16 characters"),
+    ],
+)
+def test_production_refuses_to_start_without_secrets(redis_url: str, settings: dict, message: str):
+    with pytest.raises(ConfigError, match=message) as caught:
+        create_app({"REDIS_URL": redis_url, "APP_ENV": "production", "API_TOKENS": "", **settings})
+    assert "\n" not in str(caught.value)
+
+
+def test_no_redis_url_is_a_clear_start_up_error():
+    with pytest.raises(ConfigError, match="REDIS_URL is not set"):
+        create_app({"REDIS_URL": None})
+
+
+def test_security_headers_are_set(client: FlaskClient):
+    response = client.get("/api/tasks", headers=AUTH)
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_dashboard_refuses_state_changes_by_get_or_from_other_sites(client: FlaskClient):
+    assert client.get("/rq/requeue/default", headers=basic(TOKEN)).status_code == 405
+    cross = client.post("/rq/job/abc/delete", headers={**basic(TOKEN), "Origin": "https://evil.example"})
+    assert cross.status_code == 403
+    no_origin = client.post("/rq/job/abc/delete", headers=basic(TOKEN))
+    assert no_origin.status_code == 403
+    fetch_site = client.post("/rq/job/abc/delete", headers={**basic(TOKEN), "Sec-Fetch-Site": "cross-site"})
+    assert fetch_site.status_code == 403
