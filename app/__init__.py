@@ -10,6 +10,7 @@ from flask import Flask
 
 from app import auth, config, dashboard, redis_client
 from app.api import api
+from app.cli import register_commands
 from app.health import bp as health_bp
 from app.problems import register_error_handlers
 from app.security_headers import register_security_headers
@@ -32,6 +33,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     register_blueprints(app)
     register_error_handlers(app)
     register_security_headers(app)
+    register_commands(app)
     return app
 
 

@@ -34,7 +34,7 @@ def token_is_valid(candidate: str | None) -> bool:
     return matched
 
 
-def _bearer_token() -> str | None:
+def bearer_token() -> str | None:
     scheme, _, value = request.headers.get("Authorization", "").partition(" ")
     return value.strip() if scheme.lower() == "bearer" else None
 
@@ -53,7 +53,7 @@ def _require_credential() -> Response | None:
     if _is_public():
         return None
     if request.path == DASHBOARD_PREFIX or request.path.startswith(f"{DASHBOARD_PREFIX}/"):
-        if token_is_valid(_basic_password()) or token_is_valid(_bearer_token()):
+        if token_is_valid(_basic_password()) or token_is_valid(bearer_token()):
             return None
         return Response(
             "Log in with any user name and an API token as the password.\n",
@@ -61,7 +61,7 @@ def _require_credential() -> Response | None:
             {"WWW-Authenticate": 'Basic realm="Offload dashboard", charset="UTF-8"'},
             mimetype="text/plain",
         )
-    if token_is_valid(_bearer_token()):
+    if token_is_valid(bearer_token()):
         return None
     raise ApiProblem(
         401,

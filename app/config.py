@@ -20,10 +20,17 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_SOCKET_TIMEOUT": 1.0,
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     "JSON_MAX_DEPTH": 32,
-    "JOBS_PAGE_LIMIT": 50,
+    "BATCH_MAX_ITEMS": 1000,
+    "SSE_MAX_SECONDS": 3600,
 }
 
-_NUMBERS = {"REDIS_SOCKET_TIMEOUT": float, "MAX_CONTENT_LENGTH": int, "JSON_MAX_DEPTH": int, "JOBS_PAGE_LIMIT": int}
+_NUMBERS = {
+    "REDIS_SOCKET_TIMEOUT": float,
+    "MAX_CONTENT_LENGTH": int,
+    "JSON_MAX_DEPTH": int,
+    "BATCH_MAX_ITEMS": int,
+    "SSE_MAX_SECONDS": float,
+}
 
 
 def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]:

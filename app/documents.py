@@ -73,17 +73,24 @@ def progress_of(job: TaskJob, status: str) -> dict[str, Any]:
         percent = round(min(100.0, max(0.0, done / total * 100)), 1)
     if status == "finished":
         percent = 100.0
-    return {"done": done, "total": total, "percent": percent, "message": reported.get("message")}
+    eta = None
+    if status == "started" and percent and 0 < percent < 100 and job.started_at is not None:
+        started = job.started_at if job.started_at.tzinfo else job.started_at.replace(tzinfo=UTC)
+        elapsed = (datetime.now(UTC) - started).total_seconds()
+        eta = round(elapsed * (100 - percent) / percent, 1)
+    return {"done": done, "total": total, "percent": percent, "message": reported.get("message"), "eta_seconds": eta}
 
 
 def attempts_of(job: TaskJob, status: str) -> int:
-    return (job.number_of_retries or 0) + (1 if status in _RAN else 0)
+    """How many times the job started: automatic retries used, manual retries, and the current run."""
+    automatic = max(0, job.meta.get("max_retries", 0) - (job.retries_left or 0))
+    return automatic + job.meta.get("manual_retries", 0) + (1 if status in _RAN else 0)
 
 
 def job_document(job: TaskJob) -> dict[str, Any]:
     """The job as the HTTP contract shows it."""
     status = status_of(job)
-    result = error = None
+    result = error = latest = None
     if status in ("finished", "failed", "stopped"):
         latest = job.latest_result()
         if latest is not None and latest.type == Result.Type.SUCCESSFUL:
@@ -91,6 +98,9 @@ def job_document(job: TaskJob) -> dict[str, Any]:
         elif latest is not None:
             error = error_from_traceback(latest.exc_string)
     base = f"/api/jobs/{job.id}"
+    links = {"self": base, "events": f"{base}/events", "logs": f"{base}/logs"}
+    if job.meta.get("artifact"):
+        links["artifact"] = f"{base}/artifact"
     return {
         "id": job.id,
         "task": task_name(job),
@@ -103,9 +113,11 @@ def job_document(job: TaskJob) -> dict[str, Any]:
         "created_at": iso(job.created_at),
         "enqueued_at": iso(job.enqueued_at),
         "started_at": iso(job.started_at),
-        "ended_at": iso(job.ended_at),
+        # A stopped job's end is recorded only on its result.
+        "ended_at": iso(job.ended_at or (latest.created_at if latest is not None else None)),
         "attempts": attempts_of(job, status),
         "retries_left": job.retries_left or 0,
         "worker": job.worker_name or None,
-        "links": {"self": base, "events": f"{base}/events", "logs": f"{base}/logs"},
+        "depends_on": list(job._dependency_ids),  # restored with the job: no extra round trip
+        "links": links,
     }

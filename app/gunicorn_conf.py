@@ -4,8 +4,10 @@ import os
 
 bind = f"{os.environ.get('WEB_HOST', '0.0.0.0')}:{os.environ.get('PORT', '5000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-worker_class = "gthread"
-threads = int(os.environ.get("WEB_THREADS", "4"))
+# Event streams (SSE) hold a connection each for as long as a job runs: gevent keeps
+# them cheap (a greenlet each) so the API stays responsive with many open.
+worker_class = "gevent"
+worker_connections = int(os.environ.get("WEB_CONNECTIONS", "1000"))
 # Heroku allows 30 s between SIGTERM and SIGKILL.
 graceful_timeout = 25
 timeout = 30

@@ -6,6 +6,8 @@ import time
 
 from rq import get_current_job
 
+from jobs import events
+
 
 def progress(done: float, total: float | None = None, message: str | None = None) -> None:
     """Record how far the current job has come; every reader of the job sees it.
@@ -15,5 +17,9 @@ def progress(done: float, total: float | None = None, message: str | None = None
     job = get_current_job()
     if job is None:
         return
-    job.meta["progress"] = {"done": done, "total": total, "message": message, "at": time.time()}
-    job.save_meta()
+    update = {"done": done, "total": total, "message": message, "at": time.time()}
+    job.meta["progress"] = update
+    with job.connection.pipeline(transaction=False) as pipe:
+        pipe.hset(job.key, "meta", job.serializer.dumps(job.meta))
+        events.publish(pipe, job.id, "progress", update, job.failure_ttl)
+        pipe.execute()

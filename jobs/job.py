@@ -3,7 +3,8 @@
 Anyone who can write to Redis can put a job hash there naming any importable
 function (``os.system``). Stock RQ imports and calls it. ``TaskJob`` resolves the
 function through the registry instead, never by import, and validates the arguments
-against the task's schema again before the call.
+against the task's schema again before the call. It also records the job's life as
+events (see ``jobs.events``) and captures what the task logs.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic_core import to_jsonable_python
-from rq.job import Job
+from redis.client import Pipeline
+from rq.job import Job, JobStatus
 
+from jobs import artifacts, events, logs
 from jobs.registry import Task, UnknownTaskError, registry
 
 
@@ -65,4 +68,33 @@ class TaskJob(Job):
         if self.args:
             raise ForbiddenJobError("tasks take keyword arguments only")
         kwargs = task.validate(self.kwargs)
-        return to_jsonable_python(task.func(**kwargs))
+        with logs.capture(self.connection, self.id, self.failure_ttl):
+            result = task.func(**kwargs)
+        if isinstance(result, artifacts.Artifact):
+            artifacts.store(self.connection, self.id, result, self.result_ttl or task.result_ttl)
+            self.meta["artifact"] = result.describe()
+            self.save_meta()
+            return {"artifact": result.describe()}
+        return to_jsonable_python(result)
+
+    # Lifecycle events: each is written in the same pipeline as RQ's own change.
+
+    def prepare_for_execution(self, worker_name: str, pipeline: Pipeline) -> None:
+        super().prepare_for_execution(worker_name, pipeline)
+        events.publish_status(pipeline, self.id, "started", worker=worker_name)
+
+    def _handle_success(self, result_ttl: int, pipeline: Pipeline, *args: Any, **kwargs: Any) -> None:
+        super()._handle_success(result_ttl, pipeline, *args, **kwargs)
+        events.publish_status(pipeline, self.id, "finished")
+        events.set_ttl(pipeline, self.id, result_ttl)
+
+    def _handle_failure(self, exc_string: str, pipeline: Pipeline, *args: Any, **kwargs: Any) -> None:
+        super()._handle_failure(exc_string, pipeline, *args, **kwargs)
+        status = "stopped" if self._status == JobStatus.STOPPED else "failed"
+        events.publish_status(pipeline, self.id, status)
+        events.set_ttl(pipeline, self.id, self.failure_ttl or events.DEFAULT_TTL)
+
+    def retry(self, queue: Any, pipeline: Pipeline) -> None:
+        super().retry(queue, pipeline)
+        status = "scheduled" if self._status == JobStatus.SCHEDULED else "queued"
+        events.publish_status(pipeline, self.id, status, retry=True, retries_left=self.retries_left)

@@ -16,8 +16,10 @@ import random
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from croniter import croniter
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 QUEUES: tuple[str, ...] = ("high", "default", "low")
@@ -81,6 +83,25 @@ class Task:
     failure_ttl: int
     description: str
     args_model: type[BaseModel] = field(repr=False)
+    cron: str | None = None
+    every: int | None = None
+    unique_on: tuple[str, ...] = ()
+
+    @property
+    def schedule(self) -> str | None:
+        """The cron expression, or ``every N seconds``; None for tasks that only run on demand."""
+        if self.cron:
+            return self.cron
+        return f"every {self.every} seconds" if self.every else None
+
+    def next_run(self, after: datetime | None = None) -> datetime | None:
+        """When the cron process will next enqueue this task (UTC), if it is scheduled."""
+        after = after or datetime.now(UTC)
+        if self.cron:
+            return croniter(self.cron, after).get_next(datetime)
+        if self.every:
+            return after + timedelta(seconds=self.every)
+        return None
 
     @property
     def func_path(self) -> str:
@@ -184,6 +205,9 @@ def task(
     result_ttl: int = 24 * 3600,
     failure_ttl: int = 7 * 24 * 3600,
     description: str | None = None,
+    cron: str | None = None,
+    every: int | None = None,
+    unique_on: tuple[str, ...] | list[str] = (),
 ) -> Any:
     """Mark a function as a task. Usable bare (``@task``) or with options.
 
@@ -196,8 +220,21 @@ def task(
         if timeout <= 0:
             raise TaskDefinitionError(f"{fn.__qualname__}: timeout must be positive")
         policy = RetryPolicy(max_retries=retry) if isinstance(retry, int) else retry
+        task_name = name or _default_name(fn)
+        if cron is not None and every is not None:
+            raise TaskDefinitionError(f"task {task_name}: give cron or every, not both")
+        if cron is not None and not croniter.is_valid(cron):
+            raise TaskDefinitionError(f"task {task_name}: {cron!r} is not a valid cron expression")
+        if every is not None and every < 1:
+            raise TaskDefinitionError(f"task {task_name}: every must be at least 1 second")
+        args_model = _args_model(fn)
+        unknown = [arg for arg in unique_on if arg not in args_model.model_fields]
+        if unknown:
+            raise TaskDefinitionError(f"task {task_name}: unique_on names unknown parameters {unknown}")
+        if (cron or every) and any(f.is_required() for f in args_model.model_fields.values()):
+            raise TaskDefinitionError(f"task {task_name}: a scheduled task needs defaults for all its parameters")
         task_ = Task(
-            name=name or _default_name(fn),
+            name=task_name,
             func=fn,
             queue=queue,
             timeout=timeout,
@@ -205,7 +242,10 @@ def task(
             result_ttl=result_ttl,
             failure_ttl=failure_ttl,
             description=description or inspect.cleandoc(fn.__doc__ or "").split("\n\n")[0],
-            args_model=_args_model(fn),
+            args_model=args_model,
+            cron=cron,
+            every=every,
+            unique_on=tuple(unique_on),
         )
         registry.add(task_)
         fn.__offload_task__ = task_  # type: ignore[attr-defined]

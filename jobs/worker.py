@@ -12,8 +12,12 @@ import ctypes
 import os
 import signal
 import sys
+from typing import Any
 
 import rq
+from rq.job import JobStatus
+
+from jobs.lifecycle import cancel_dependents
 
 _PR_SET_PDEATHSIG = 1
 
@@ -37,3 +41,13 @@ class Worker(rq.Worker):
     def main_work_horse(self, job: rq.job.Job, queue: rq.Queue) -> None:
         _die_with_parent(self._parent_pid)
         super().main_work_horse(job, queue)
+
+    def handle_job_failure(self, job: rq.job.Job, queue: rq.Queue, *args: Any, **kwargs: Any) -> None:
+        """RQ leaves a failed job's dependents deferred forever; cancel them visibly instead."""
+        super().handle_job_failure(job, queue, *args, **kwargs)
+        final = job.get_status(refresh=True)
+        if final in (JobStatus.FAILED, JobStatus.STOPPED):
+            try:
+                cancel_dependents(self.connection, job, f"parent {job.id} {final.value}")
+            except Exception:
+                self.log.exception("could not cancel the dependents of failed job %s", job.id)

@@ -41,15 +41,35 @@ def wait_for(condition: Callable[[], Any], timeout: float = 15.0, interval: floa
         time.sleep(interval)
 
 
-def procfile_command(process: str) -> list[str]:
-    """The Procfile's command for ``process``, with its program taken from this virtualenv."""
+def procfile_command(process: str) -> tuple[dict[str, str], list[str]]:
+    """The Procfile's command for ``process``: its leading VAR=value settings, and its
+    argv with the program taken from this virtualenv."""
     for line in (ROOT / "Procfile").read_text().splitlines():
         name, _, command = line.partition(":")
         if name.strip() == process:
-            argv = shlex.split(command)
-            argv[0] = str(BIN / argv[0])
-            return argv
+            words = shlex.split(command)
+            settings = {}
+            while "=" in words[0]:
+                key, _, value = words.pop(0).partition("=")
+                settings[key] = value
+            return settings, [str(BIN / words[0]), *words[1:]]
     raise KeyError(process)
+
+
+def start_procfile_process(
+    process: str, redis_url: str, log_path: Path, *extra_args: str, **env: str
+) -> subprocess.Popen[bytes]:
+    """Start a Procfile process in its own session, its output in ``log_path``."""
+    settings, argv = procfile_command(process)
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            [*argv, *extra_args],
+            cwd=ROOT,
+            env=process_env(redis_url, **settings, **env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 @pytest.fixture(scope="session")
@@ -115,15 +135,7 @@ def start_worker(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., subpr
 
     def start(*extra_args: str) -> subprocess.Popen[bytes]:
         before = connection.scard("rq:workers")
-        with (tmp_path / f"worker-{len(started)}.log").open("wb") as log:
-            process = subprocess.Popen(
-                [*procfile_command("worker"), *extra_args],
-                cwd=ROOT,
-                env=process_env(redis_url),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        process = start_procfile_process("worker", redis_url, tmp_path / f"worker-{len(started)}.log", *extra_args)
         started.append(process)
         if "--burst" not in extra_args:
             wait_for(lambda: connection.scard("rq:workers") > before, message="the worker to register")
@@ -144,15 +156,9 @@ def worker(start_worker: Callable[..., subprocess.Popen[bytes]]) -> subprocess.P
 def web_server(redis_url: str, tmp_path: Path) -> Iterator[str]:
     """The Procfile's web command (gunicorn) on a free port; yields its base URL."""
     port = free_port()
-    with (tmp_path / "web.log").open("wb") as log:
-        process = subprocess.Popen(
-            procfile_command("web"),
-            cwd=ROOT,
-            env=process_env(redis_url, PORT=str(port), WEB_HOST="127.0.0.1", WEB_CONCURRENCY="2"),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = start_procfile_process(
+        "web", redis_url, tmp_path / "web.log", PORT=str(port), WEB_HOST="127.0.0.1", WEB_CONCURRENCY="2"
+    )
     base = f"http://127.0.0.1:{port}"
 
     def healthy() -> bool:

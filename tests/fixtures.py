@@ -3,6 +3,7 @@ worker process (loaded through OFFLOAD_TASK_MODULES)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
@@ -10,7 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from jobs import progress, task
+from jobs import RetryPolicy, progress, task
+from jobs.artifacts import Artifact
 
 
 class Point(BaseModel):
@@ -59,3 +61,63 @@ def hold(pid_file: str, release_file: str, timeout: float = 30) -> str:
             raise TimeoutError(f"{release_file} never appeared")
         time.sleep(0.02)
     return "released"
+
+
+log = logging.getLogger("tests.fixtures")
+
+
+@task
+def chatty(lines: int = 3, fail: bool = False) -> int:
+    """Log and print numbered lines, then fail if asked."""
+    for number in range(lines):
+        log.info("line %d", number)
+    print("printed to stdout")
+    if fail:
+        raise RuntimeError("crashed after logging")
+    return lines
+
+
+def _count_attempt(path: str) -> int:
+    counter = Path(path)
+    attempt = int(counter.read_text()) + 1 if counter.exists() else 1
+    counter.write_text(str(attempt))
+    return attempt
+
+
+@task(retry=RetryPolicy(max_retries=3, intervals=(1, 1, 1)))
+def flaky(counter: str, succeed_on: int = 3) -> int:
+    """Fail until the ``succeed_on``-th attempt (counted in a file)."""
+    attempt = _count_attempt(counter)
+    if attempt < succeed_on:
+        raise ConnectionError(f"attempt {attempt} failed")
+    return attempt
+
+
+@task(retry=2)
+def always_fails(counter: str) -> None:
+    """Fail on every attempt; retried twice with the default backoff."""
+    raise ValueError(f"attempt {_count_attempt(counter)} failed")
+
+
+@task
+def needs_file(path: str) -> str:
+    """Fail unless ``path`` exists: a failure a test can fix before retrying."""
+    return Path(path).read_text()
+
+
+@task(unique_on=("account",))
+def account_report(account: int, note: str = "") -> int:
+    """One report per account at a time."""
+    return account
+
+
+@task
+def make_file(text: str, size: int = 0) -> Artifact:
+    """Return a text file as an artifact (``size`` pads it, to test the cap)."""
+    return Artifact((text + "x" * size).encode(), "text/plain", "hello.txt")
+
+
+@task(every=1)
+def heartbeat() -> str:
+    """Enqueued every second by the cron process in the cron test."""
+    return "beat"

@@ -64,7 +64,7 @@ def test_the_worker_gets_arguments_as_the_declared_types(client: FlaskClient, wo
 
 def test_progress_reported_by_the_task_is_in_the_job_document(client: FlaskClient, worker, tmp_path: Path):
     job = wait_until_ended(client, enqueue(client, "tests.fixtures.touch", path=str(tmp_path / "touched")))
-    assert job["progress"] == {"done": 1, "total": 1, "percent": 100.0, "message": "touched"}
+    assert job["progress"] == {"done": 1, "total": 1, "percent": 100.0, "message": "touched", "eta_seconds": None}
     assert (tmp_path / "touched").exists()
 
 

@@ -2,8 +2,8 @@
 
 from flask import Blueprint
 
-from app.api import jobs, openapi, system, tasks
+from app.api import events, jobs, openapi, system, tasks
 
 api = Blueprint("api", __name__, url_prefix="/api")
-for area in (tasks, jobs, system, openapi):
+for area in (tasks, jobs, events, system, openapi):
     api.register_blueprint(area.bp)

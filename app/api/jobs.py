@@ -1,24 +1,28 @@
-"""POST/GET /api/jobs: enqueue a task, read one job, list jobs."""
+"""/api/jobs: enqueue (one or a batch), read, list, cancel, retry, delete, logs, artifact."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, request
+from flask import Blueprint, Response, current_app, request
 from pydantic import ValidationError
 from rq.exceptions import NoSuchJobError
-from rq.serializers import JSONSerializer
 
-from app import job_index
+from app import idempotency
 from app.api.schemas import EnqueueRequest, ListJobsQuery
 from app.api.tasks import find_task
+from app.auth import bearer_token
 from app.documents import job_document, status_of, task_name
-from app.enqueue import enqueue_task
 from app.json_body import json_body
 from app.problems import ApiProblem, invalid_arguments
 from app.redis_client import get_redis
+from jobs import artifacts, events, lifecycle
+from jobs import enqueue as queueing
+from jobs import index as job_index
 from jobs.job import TaskJob
 
 bp = Blueprint("jobs", __name__)
@@ -27,27 +31,73 @@ _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 @bp.post("/jobs")
 def create_job() -> tuple[dict[str, Any], int, dict[str, str]]:
+    body = json_body()
+    call = prepare_call(body)
+    connection = get_redis()
+    key = request.headers.get("Idempotency-Key")
+    claim_key = None
+    if key is not None:
+        idempotency.check_key(key)
+        claim_key = idempotency.redis_key(bearer_token() or "", key)
+        existing = idempotency.claim(connection, claim_key, body, call.job_id)
+        if existing is not None:
+            return _created(existing, 200)
     try:
-        body = EnqueueRequest.model_validate(json_body())
-    except ValidationError as error:
-        raise invalid_arguments(error) from None
-    task = find_task(body.task)
-    _check_schedule(body)
-    _check_parents(body.depends_on or [])
-    try:
-        job = enqueue_task(
-            task,
-            body.args,
-            queue=body.queue,
-            timeout=body.timeout,
-            delay=body.delay,
-            at=body.at,
-            depends_on=body.depends_on,
+        job = queueing.submit(connection, call)
+    except Exception:
+        if claim_key is not None:
+            idempotency.release(connection, claim_key)
+        raise
+    return _created(job, 202 if job.id == call.job_id else 200)
+
+
+@bp.post("/jobs/batch")
+def create_jobs() -> tuple[list[dict[str, Any]], int]:
+    body = json_body()
+    limit = current_app.config["BATCH_MAX_ITEMS"]
+    if not isinstance(body, list) or not body:
+        raise ApiProblem(
+            422,
+            "Invalid batch",
+            "send a non-empty JSON array of job requests",
+            type="urn:offload:problem:validation",
+            errors=[{"loc": [], "msg": "Input should be a non-empty array", "type": "list_type"}],
         )
-    except ValidationError as error:
-        raise invalid_arguments(error, prefix=("args",)) from None
-    document = job_document(job)
-    return document, 202, {"Location": document["links"]["self"]}
+    if len(body) > limit:
+        raise ApiProblem(
+            413,
+            "Batch too large",
+            f"a batch holds at most {limit} items; split it",
+            type="urn:offload:problem:batch-too-large",
+        )
+    results: list[dict[str, Any]] = []
+    calls: list[tuple[int, queueing.Call]] = []
+    for index, item in enumerate(body):
+        try:
+            calls.append((index, prepare_call(item)))
+            results.append({})
+        except ApiProblem as problem:
+            results.append({"index": index, "status": problem.status, "problem": problem.to_dict()})
+    if not calls:
+        errors = [
+            {"loc": [item["index"], *error["loc"]], "msg": error["msg"], "type": error.get("type")}
+            for item in results
+            for error in item["problem"].get("errors") or [{"loc": [], "msg": item["problem"]["detail"]}]
+        ]
+        raise ApiProblem(
+            422,
+            "Invalid batch",
+            "no item of the batch could be enqueued",
+            type="urn:offload:problem:validation",
+            errors=errors,
+        )
+    connection = get_redis()
+    plain = [call for _, call in calls if not call.task.unique_on]
+    written = iter(queueing.write(connection, plain))
+    jobs = [queueing.submit(connection, call) if call.task.unique_on else next(written) for _, call in calls]
+    for (index, _), job in zip(calls, jobs, strict=True):
+        results[index] = {"index": index, "status": 202, "job": job_document(job)}
+    return results, 202
 
 
 @bp.get("/jobs/<job_id>")
@@ -73,33 +123,111 @@ def list_jobs() -> dict[str, Any]:
     return {"jobs": [job_document(job) for job in jobs], "next_cursor": next_cursor}
 
 
+@bp.post("/jobs/<job_id>/cancel")
+def cancel_job(job_id: str) -> tuple[dict[str, Any], int]:
+    job = fetch_job(job_id)
+    with _conflicts():
+        lifecycle.cancel(get_redis(), job)
+    return job_document(fetch_job(job_id)), 202
+
+
+@bp.post("/jobs/<job_id>/retry")
+def retry_job(job_id: str) -> tuple[dict[str, Any], int, dict[str, str]]:
+    job = fetch_job(job_id)
+    with _conflicts():
+        lifecycle.retry(get_redis(), job)
+    return _created(fetch_job(job_id), 202)
+
+
+@bp.delete("/jobs/<job_id>")
+def delete_job(job_id: str) -> tuple[str, int]:
+    job = fetch_job(job_id)
+    with _conflicts():
+        lifecycle.forget(get_redis(), job)
+    return "", 204
+
+
+@bp.get("/jobs/<job_id>/logs")
+def job_logs(job_id: str) -> dict[str, Any]:
+    fetch_job(job_id)
+    tail = request.args.get("tail", type=int)
+    if tail is not None and not 1 <= tail <= events.LOG_MAX_LINES:
+        raise ApiProblem(
+            422,
+            "Invalid arguments",
+            f"tail must be 1 to {events.LOG_MAX_LINES}",
+            type="urn:offload:problem:validation",
+            errors=[{"loc": ["query", "tail"], "msg": "out of range", "type": "value_error"}],
+        )
+    lines, dropped = events.read_logs(get_redis(), job_id, tail)
+    return {"job_id": job_id, "lines": lines, "dropped": dropped}
+
+
+@bp.get("/jobs/<job_id>/artifact")
+def job_artifact(job_id: str) -> Response:
+    fetch_job(job_id)
+    artifact = artifacts.load(get_redis(), job_id)
+    if artifact is None:
+        raise ApiProblem(
+            404, "No artifact", "this job has no artifact (or it expired)", type="urn:offload:problem:no-artifact"
+        )
+    response = Response(artifact.data, mimetype=artifact.content_type)
+    response.headers.set("Content-Disposition", "attachment", filename=artifact.filename)
+    return response
+
+
 def fetch_job(job_id: str) -> TaskJob:
     """The job with that id, or a 404 problem."""
     if _JOB_ID.match(job_id):
         try:
-            return TaskJob.fetch(job_id, connection=get_redis(), serializer=JSONSerializer)
+            return lifecycle.fetch(get_redis(), job_id)
         except NoSuchJobError:
             pass
     raise ApiProblem(404, "Unknown job", f"no job with id {job_id!r}", type="urn:offload:problem:unknown-job")
 
 
+def prepare_call(body: Any) -> queueing.Call:
+    """A validated call from one request body, or the problem that stops it."""
+    try:
+        request_ = EnqueueRequest.model_validate(body)
+    except ValidationError as error:
+        raise invalid_arguments(error) from None
+    task = find_task(request_.task)
+    _check_schedule(request_)
+    _check_parents(request_.depends_on or [])
+    try:
+        return queueing.prepare(
+            task,
+            request_.args,
+            queue=request_.queue,
+            timeout=request_.timeout,
+            delay=request_.delay,
+            at=request_.at,
+            depends_on=request_.depends_on or [],
+        )
+    except ValidationError as error:
+        raise invalid_arguments(error, prefix=("args",)) from None
+
+
+def _created(job: TaskJob, status: int) -> tuple[dict[str, Any], int, dict[str, str]]:
+    document = job_document(job)
+    return document, status, {"Location": document["links"]["self"]}
+
+
+@contextmanager
+def _conflicts() -> Iterator[None]:
+    """Turn a ``JobStateError`` into a 409 problem."""
+    try:
+        yield
+    except lifecycle.JobStateError as error:
+        raise ApiProblem(409, "Conflict", str(error), type="urn:offload:problem:job-state") from None
+
+
 def _check_schedule(body: EnqueueRequest) -> None:
     if body.delay is not None and body.at is not None:
-        raise ApiProblem(
-            422,
-            "Invalid arguments",
-            "give either delay or at, not both",
-            type="urn:offload:problem:validation",
-            errors=[{"loc": ["at"], "msg": "cannot be combined with delay", "type": "value_error"}],
-        )
+        raise _field_problem(["at"], "cannot be combined with delay", "give either delay or at, not both")
     if body.at is not None and body.at <= datetime.now(UTC):
-        raise ApiProblem(
-            422,
-            "Invalid arguments",
-            "at must be in the future",
-            type="urn:offload:problem:validation",
-            errors=[{"loc": ["at"], "msg": "must be in the future", "type": "value_error"}],
-        )
+        raise _field_problem(["at"], "must be in the future", "at must be in the future")
 
 
 def _check_parents(parent_ids: list[str]) -> None:
@@ -117,3 +245,13 @@ def _check_parents(parent_ids: list[str]) -> None:
             type="urn:offload:problem:validation",
             errors=errors,
         )
+
+
+def _field_problem(loc: list[Any], msg: str, detail: str) -> ApiProblem:
+    return ApiProblem(
+        422,
+        "Invalid arguments",
+        detail,
+        type="urn:offload:problem:validation",
+        errors=[{"loc": loc, "msg": msg, "type": "value_error"}],
+    )

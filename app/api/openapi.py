@@ -28,6 +28,7 @@ def _json(name: str, description: str) -> dict[str, Any]:
 def _problems(*codes: int) -> dict[str, Any]:
     standard = {401: "Missing or wrong bearer token", 503: "Redis unreachable"}
     texts = {
+        409: "Conflicts with the job's state",
         400: "Malformed JSON",
         404: "Not found",
         413: "Body too large",
@@ -87,6 +88,8 @@ def build_document() -> dict[str, Any]:
         schemas.QueueList,
         schemas.WorkerList,
         schemas.Problem,
+        schemas.BatchItem,
+        schemas.JobLogs,
     ]
     _, top = models_json_schema([(m, "serialization") for m in models], ref_template=_REF)
     components: dict[str, Any] = top["$defs"]
@@ -120,13 +123,20 @@ def build_document() -> dict[str, Any]:
             "/api/jobs": {
                 "post": {
                     "summary": "Enqueue a task",
+                    "parameters": [
+                        {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 255}}
+                    ],
                     "requestBody": {"required": True, "content": {"application/json": {"schema": enqueue_body}}},
                     "responses": {
                         "202": {
                             **_json("JobDocument", "Accepted; the new job"),
                             "headers": {"Location": {"schema": {"type": "string"}}},
                         },
-                        **_problems(400, 404, 413, 415, 422),
+                        "200": {
+                            **_json("JobDocument", "The job an earlier request with this Idempotency-Key created"),
+                            "headers": {"Location": {"schema": {"type": "string"}}},
+                        },
+                        **_problems(400, 404, 409, 413, 415, 422),
                     },
                 },
                 "get": {
@@ -135,11 +145,79 @@ def build_document() -> dict[str, Any]:
                     "responses": {"200": _json("JobList", "A page of jobs"), **_problems(422)},
                 },
             },
+            "/api/jobs/batch": {
+                "post": {
+                    "summary": "Enqueue many; each item is accepted or refused on its own",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"type": "array", "items": enqueue_body}}},
+                    },
+                    "responses": {
+                        "202": {
+                            "description": "One result per item, in order",
+                            "content": {"application/json": {"schema": {"type": "array", "items": _ref("BatchItem")}}},
+                        },
+                        **_problems(400, 413, 415, 422),
+                    },
+                }
+            },
             "/api/jobs/{job_id}": {
                 "get": {
                     "summary": "One job",
                     "parameters": [job_id],
                     "responses": {"200": _json("JobDocument", "The job"), **_problems(404)},
+                },
+                "delete": {
+                    "summary": "Forget an ended job",
+                    "parameters": [job_id],
+                    "responses": {"204": {"description": "Deleted"}, **_problems(404, 409)},
+                },
+            },
+            "/api/jobs/{job_id}/cancel": {
+                "post": {
+                    "summary": "Cancel a waiting job or stop a running one",
+                    "parameters": [job_id],
+                    "responses": {"202": _json("JobDocument", "The job"), **_problems(404, 409)},
+                }
+            },
+            "/api/jobs/{job_id}/retry": {
+                "post": {
+                    "summary": "Run a failed, stopped or canceled job again",
+                    "parameters": [job_id],
+                    "responses": {"202": _json("JobDocument", "The job"), **_problems(404, 409)},
+                }
+            },
+            "/api/jobs/{job_id}/events": {
+                "get": {
+                    "summary": "Server-Sent Events: status, progress, log lines, until the job ends",
+                    "parameters": [
+                        job_id,
+                        {"name": "Last-Event-ID", "in": "header", "schema": {"type": "string"}},
+                    ],
+                    "responses": {
+                        "200": {"description": "An event stream", "content": {"text/event-stream": {}}},
+                        **_problems(404, 422),
+                    },
+                }
+            },
+            "/api/jobs/{job_id}/logs": {
+                "get": {
+                    "summary": "Captured log lines (the newest, within the cap)",
+                    "parameters": [
+                        job_id,
+                        {"name": "tail", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+                    ],
+                    "responses": {"200": _json("JobLogs", "Log lines"), **_problems(404, 422)},
+                }
+            },
+            "/api/jobs/{job_id}/artifact": {
+                "get": {
+                    "summary": "The file the task produced",
+                    "parameters": [job_id],
+                    "responses": {
+                        "200": {"description": "The file, with its content type", "content": {"*/*": {}}},
+                        **_problems(404),
+                    },
                 }
             },
             "/api/queues": {"get": {"summary": "Queue counts", "responses": {"200": _json("QueueList", "Queues")}}},

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from app.job_index import CURSOR_PATTERN
+from jobs.index import CURSOR_PATTERN
 
 QueueName = Literal["high", "default", "low"]
 Status = Literal["queued", "scheduled", "deferred", "started", "finished", "failed", "stopped", "canceled"]
@@ -33,6 +33,26 @@ class EnqueueRequest(Strict):
     timeout: int | None = Field(default=None, ge=1, le=7 * 24 * 3600, description="Override the task's timeout")
 
 
+class BatchItem(BaseModel):
+    index: int
+    status: int
+    job: JobDocument | None = None
+    problem: Problem | None = None
+
+
+class LogLine(BaseModel):
+    at: float
+    level: str
+    logger: str | None
+    message: str
+
+
+class JobLogs(BaseModel):
+    job_id: str
+    lines: list[LogLine]
+    dropped: int = Field(description="Older lines dropped to keep the log within its cap")
+
+
 class ListJobsQuery(Strict):
     status: Status | None = None
     task: str | None = Field(default=None, max_length=200)
@@ -46,6 +66,7 @@ class Progress(BaseModel):
     total: float | None
     percent: float | None
     message: str | None
+    eta_seconds: float | None = Field(description="Estimated seconds left, from the rate so far")
 
 
 class JobError(BaseModel):
@@ -77,6 +98,7 @@ class JobDocument(BaseModel):
     attempts: int
     retries_left: int
     worker: str | None
+    depends_on: list[str]
     links: JobLinks
 
 
@@ -100,7 +122,8 @@ class TaskInfo(BaseModel):
     retry: RetryInfo
     result_ttl: int
     failure_ttl: int
-    schedule: str | None
+    schedule: str | None = Field(description="Cron expression (UTC) or 'every N seconds'")
+    next_run: str | None = Field(description="When the cron process next enqueues it")
     schema_: dict[str, Any] = Field(alias="schema")
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint
 
+from app.documents import iso
 from app.problems import ApiProblem
 from jobs.registry import Task, UnknownTaskError, registry
 
@@ -21,7 +22,8 @@ def task_info(task: Task) -> dict[str, Any]:
         "retry": task.retry.as_dict(),
         "result_ttl": task.result_ttl,
         "failure_ttl": task.failure_ttl,
-        "schedule": None,
+        "schedule": task.schedule,
+        "next_run": iso(task.next_run()),
         "schema": task.schema(),
     }
 

@@ -1,0 +1,101 @@
+"""GET /api/jobs/{id}/events: the job's life as Server-Sent Events, until it ends.
+
+Events come from the job's Redis stream; their ids are the stream ids, so a client
+that reconnects with ``Last-Event-ID`` resumes right after the last event it saw.
+Between events the stream checks the job itself, so a job that ended without an
+event (recovered after a crash, expired) still closes the stream.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Blueprint, Response, current_app, request, stream_with_context
+from redis import Redis
+from redis.exceptions import RedisError
+
+from app.api.jobs import fetch_job
+from app.documents import job_document
+from app.problems import ApiProblem
+from app.redis_client import get_redis
+from jobs import events
+from jobs.lifecycle import fetch
+
+bp = Blueprint("events", __name__)
+_STREAM_ID = re.compile(r"^\d{1,20}(-\d{1,20})?$")
+BLOCK_MS = 500
+KEEPALIVE_SECONDS = 15
+
+
+@bp.get("/jobs/<job_id>/events")
+def job_events(job_id: str) -> Response:
+    fetch_job(job_id)
+    after = request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or "0"
+    if not _STREAM_ID.match(after):
+        raise ApiProblem(
+            422,
+            "Invalid arguments",
+            "Last-Event-ID must be an event id this stream sent",
+            type="urn:offload:problem:validation",
+            errors=[{"loc": ["header", "Last-Event-ID"], "msg": "not a stream id", "type": "value_error"}],
+        )
+    max_seconds = current_app.config["SSE_MAX_SECONDS"]
+    stream = _stream(get_redis(), job_id, after, max_seconds)
+    response = Response(stream_with_context(stream), mimetype="text/event-stream")
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["X-Accel-Buffering"] = "no"
+    return response
+
+
+def _frame(data: dict[str, Any], kind: str, event_id: str | None = None) -> str:
+    head = f"id: {event_id}\n" if event_id else ""
+    return f"{head}event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+def _stream(redis: Redis, job_id: str, after: str, max_seconds: float) -> Iterator[str]:
+    yield "retry: 2000\n\n"
+    started = last_sent = time.monotonic()
+    while time.monotonic() - started < max_seconds:
+        try:
+            batch = events.read_events(redis, job_id, after, block_ms=BLOCK_MS)
+        except RedisError:
+            yield _frame({"message": "the job store is unreachable; reconnect to resume"}, "error")
+            return
+        for event_id, kind, data in batch:
+            after = event_id
+            yield _frame(data, kind, event_id)
+            last_sent = time.monotonic()
+            if kind == "status" and data.get("status") in events.TERMINAL:
+                yield _frame({"job": _document(redis, job_id)}, "end")
+                return
+        if batch:
+            continue
+        ended = _ended_status(redis, job_id)
+        if ended is not None:
+            yield _frame({"status": ended, "job": _document(redis, job_id)}, "end")
+            return
+        if time.monotonic() - last_sent > KEEPALIVE_SECONDS:
+            yield ": keep-alive\n\n"
+            last_sent = time.monotonic()
+    # Long streams end on purpose so that proxies and workers recycle; clients reconnect.
+    yield _frame({"message": "stream time limit reached; reconnect with Last-Event-ID"}, "timeout")
+
+
+def _ended_status(redis: Redis, job_id: str) -> str | None:
+    raw = redis.hget(f"rq:job:{job_id}", "status")
+    if raw is None:
+        return "expired"
+    status = raw.decode()
+    return status if status in events.TERMINAL else None
+
+
+def _document(redis: Redis, job_id: str) -> dict[str, Any] | None:
+    try:
+        job = fetch(redis, job_id)
+    except Exception:  # noqa: BLE001 - the job may have expired meanwhile
+        return None
+    return job_document(job)

@@ -1,0 +1,164 @@
+"""``flask tasks`` and ``flask jobs ...``: the registry and the jobs from a terminal.
+
+Human-readable by default, JSON with ``--json``; bad input prints what is wrong and
+exits non-zero. Run as ``flask --app app jobs list`` (``make run`` is not needed, only
+REDIS_URL).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+from pydantic import ValidationError
+from rq.exceptions import NoSuchJobError
+
+from app.api.tasks import task_info
+from app.documents import job_document, status_of, task_name
+from app.redis_client import get_redis
+from jobs import enqueue as queueing
+from jobs import index as job_index
+from jobs import lifecycle
+from jobs.job import TaskJob
+from jobs.registry import UnknownTaskError, registry
+
+jobs_cli = AppGroup("jobs", help="Enqueue, inspect, cancel and retry jobs.")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+
+
+def _echo(value: Any, as_json: bool, text: str) -> None:
+    click.echo(json.dumps(value, indent=2, default=str) if as_json else text)
+
+
+def parse_assignment(assignment: str) -> tuple[str, Any]:
+    """``key=value``; the value is read as JSON when it parses (numbers, true, lists), else as text."""
+    key, sep, raw = assignment.partition("=")
+    if not sep or not key:
+        raise click.UsageError(f"arguments are key=value pairs; got {assignment!r}")
+    try:
+        return key, json.loads(raw)
+    except json.JSONDecodeError:
+        return key, raw
+
+
+def _fetch(job_id: str) -> TaskJob:
+    try:
+        return lifecycle.fetch(get_redis(), job_id)
+    except NoSuchJobError:
+        raise click.ClickException(f"no job with id {job_id!r}") from None
+
+
+def _summary(document: dict[str, Any]) -> str:
+    percent = document["progress"]["percent"]
+    progress = f" {percent:.0f}%" if percent is not None else ""
+    return f"{document['id']}  {document['status']:<9}{progress}  {document['task']}  ({document['queue']})"
+
+
+def _details(document: dict[str, Any]) -> str:
+    lines = [_summary(document), f"  args:     {json.dumps(document['args'])}"]
+    for field in ("created_at", "started_at", "ended_at"):
+        if document[field]:
+            lines.append(f"  {field + ':':<10}{document[field]}")
+    if document["progress"]["message"]:
+        lines.append(f"  progress: {document['progress']['message']}")
+    if document["result"] is not None:
+        lines.append(f"  result:   {json.dumps(document['result'])}")
+    if document["error"]:
+        lines.append(f"  error:    {document['error']['type']}: {document['error']['message']}")
+    return "\n".join(lines)
+
+
+@jobs_cli.command("enqueue")
+@click.argument("task")
+@click.argument("assignments", nargs=-1)
+@click.option("--queue", type=click.Choice(["high", "default", "low"]), help="Override the task's queue.")
+@click.option("--delay", type=click.FloatRange(min=0), help="Run after this many seconds.")
+@json_option
+def enqueue_command(
+    task: str, assignments: tuple[str, ...], queue: str | None, delay: float | None, as_json: bool
+) -> None:
+    """Enqueue TASK with key=value arguments, e.g. `flask jobs enqueue demo.sleep seconds=3`."""
+    args = dict(parse_assignment(item) for item in assignments)
+    try:
+        job = queueing.enqueue(get_redis(), task, args, queue=queue, delay=delay)
+    except UnknownTaskError:
+        raise click.UsageError(f"no task named {task!r}; `flask tasks` lists them") from None
+    except ValidationError as error:
+        problems = "\n".join(f"  {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        raise click.UsageError(f"invalid arguments for {task}:\n{problems}") from None
+    document = job_document(job)
+    _echo(document, as_json, _summary(document))
+
+
+@jobs_cli.command("show")
+@click.argument("job_id")
+@json_option
+def show_command(job_id: str, as_json: bool) -> None:
+    """Show one job."""
+    document = job_document(_fetch(job_id))
+    _echo(document, as_json, _details(document))
+
+
+@jobs_cli.command("list")
+@click.option(
+    "--status",
+    type=click.Choice(["queued", "scheduled", "deferred", "started", "finished", "failed", "stopped", "canceled"]),
+)
+@click.option("--task", "task_filter", help="Only jobs of this task.")
+@click.option("--queue", type=click.Choice(["high", "default", "low"]))
+@click.option("--limit", type=click.IntRange(1, 200), default=20, show_default=True)
+@json_option
+def list_command(status: str | None, task_filter: str | None, queue: str | None, limit: int, as_json: bool) -> None:
+    """List jobs, newest first."""
+
+    def matches(job: TaskJob) -> bool:
+        return (
+            (status is None or status_of(job) == status)
+            and (task_filter is None or task_name(job) == task_filter)
+            and (queue is None or job.origin == queue)
+        )
+
+    jobs, _ = job_index.page(get_redis(), matches, limit)
+    documents = [job_document(job) for job in jobs]
+    _echo(documents, as_json, "\n".join(_summary(d) for d in documents) or "no jobs")
+
+
+@jobs_cli.command("cancel")
+@click.argument("job_id")
+def cancel_command(job_id: str) -> None:
+    """Cancel a waiting job, or stop a running one."""
+    try:
+        outcome = lifecycle.cancel(get_redis(), _fetch(job_id))
+    except lifecycle.JobStateError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"{job_id}: {outcome}")
+
+
+@jobs_cli.command("retry")
+@click.argument("job_id")
+def retry_command(job_id: str) -> None:
+    """Run a failed, stopped or canceled job again."""
+    try:
+        lifecycle.retry(get_redis(), _fetch(job_id))
+    except lifecycle.JobStateError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"{job_id}: queued again")
+
+
+@click.command("tasks")
+@json_option
+def tasks_command(as_json: bool) -> None:
+    """List the registered tasks."""
+    infos = [task_info(task) for task in registry.all()]
+    text = "\n".join(
+        f"{info['name']:<28} {info['queue']:<8} {info['schedule'] or '':<16} {info['description']}" for info in infos
+    )
+    _echo(infos, as_json, text)
+
+
+def register_commands(app: Flask) -> None:
+    app.cli.add_command(jobs_cli)
+    app.cli.add_command(tasks_command)
