@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 
 from app import auth, config, dashboard, redis_client
-from app.api import api
+from app.api import api, events
 from app.cli import register_commands
 from app.health import bp as health_bp
 from app.problems import register_error_handlers
@@ -40,6 +40,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 def register_extensions(app: Flask) -> None:
     redis_client.init_app(app)
     auth.init_app(app)
+    events.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -22,6 +22,9 @@ DEFAULTS: dict[str, Any] = {
     "JSON_MAX_DEPTH": 32,
     "BATCH_MAX_ITEMS": 1000,
     "SSE_MAX_SECONDS": 3600,
+    # Open event streams per web process; each holds a Redis connection while it waits.
+    "SSE_MAX_STREAMS": 900,
+    "REDIS_MAX_CONNECTIONS": 1000,
 }
 
 _NUMBERS = {

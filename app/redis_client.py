@@ -7,14 +7,13 @@ from redis import Redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from rq import Queue
-from rq.serializers import JSONSerializer
 
-from jobs.job import TaskJob
+from jobs.enqueue import queue_for
 
 EXTENSION = "offload.redis"
 
 
-def redis_from_url(url: str, socket_timeout: float) -> Redis:
+def redis_from_url(url: str, socket_timeout: float, max_connections: int = 1000) -> Redis:
     """A client that fails fast: bounded timeouts and no retries, so outages surface as 503.
 
     Building it does no network I/O; it connects on first use.
@@ -25,11 +24,14 @@ def redis_from_url(url: str, socket_timeout: float) -> Redis:
         socket_timeout=socket_timeout,
         retry=Retry(NoBackoff(), 0),
         health_check_interval=30,
+        max_connections=max_connections,
     )
 
 
 def init_app(app: Flask) -> None:
-    app.extensions[EXTENSION] = redis_from_url(app.config["REDIS_URL"], app.config["REDIS_SOCKET_TIMEOUT"])
+    app.extensions[EXTENSION] = redis_from_url(
+        app.config["REDIS_URL"], app.config["REDIS_SOCKET_TIMEOUT"], app.config["REDIS_MAX_CONNECTIONS"]
+    )
 
 
 def get_redis() -> Redis:
@@ -37,5 +39,5 @@ def get_redis() -> Redis:
 
 
 def get_queue(name: str) -> Queue:
-    """An RQ queue that stores jobs as JSON and runs them as ``TaskJob``."""
-    return Queue(name, connection=get_redis(), serializer=JSONSerializer, job_class=TaskJob)
+    """An RQ queue on the app's Redis that stores jobs as JSON and runs them as ``TaskJob``."""
+    return queue_for(get_redis(), name)

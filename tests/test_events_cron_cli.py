@@ -180,3 +180,16 @@ def test_cli_refuses_to_cancel_an_ended_job(app: Flask, client: FlaskClient, wor
     result = app.test_cli_runner().invoke(args=["jobs", "cancel", job["id"]])
     assert result.exit_code == 1
     assert "already ended (finished)" in result.output
+
+
+def test_streams_beyond_the_per_process_cap_get_a_503_problem(redis_url: str):
+    from app import create_app
+    from tests.conftest import TOKEN
+
+    app = create_app({"REDIS_URL": redis_url, "API_TOKENS": TOKEN, "SSE_MAX_STREAMS": 0})
+    client = app.test_client()
+    job_id = client.post("/api/jobs", json={"task": "demo.noop"}, headers=AUTH).get_json()["id"]
+    response = client.get(f"/api/jobs/{job_id}/events", headers=AUTH)
+    assert response.status_code == 503
+    assert response.get_json()["type"] == "urn:offload:problem:streams-exhausted"
+    assert response.headers["Retry-After"] == "5"

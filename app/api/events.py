@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request, stream_with_context
+from flask import Blueprint, Flask, Response, current_app, request, stream_with_context
 from redis import Redis
 from redis.exceptions import RedisError
 
@@ -28,7 +29,9 @@ from jobs.lifecycle import fetch
 bp = Blueprint("events", __name__)
 _STREAM_ID = re.compile(r"^\d{1,20}(-\d{1,20})?$")
 BLOCK_MS = 500
-KEEPALIVE_SECONDS = 15
+# A comment line this often also tells us soon when a client has gone away.
+KEEPALIVE_SECONDS = 5
+_SLOTS = "offload.stream_slots"
 
 
 @bp.get("/jobs/<job_id>/events")
@@ -43,12 +46,34 @@ def job_events(job_id: str) -> Response:
             type="urn:offload:problem:validation",
             errors=[{"loc": ["header", "Last-Event-ID"], "msg": "not a stream id", "type": "value_error"}],
         )
+    slots = current_app.extensions[_SLOTS]
+    if not slots.acquire(blocking=False):
+        raise ApiProblem(
+            503,
+            "Too many open streams",
+            f"this web process already holds {current_app.config['SSE_MAX_STREAMS']} event streams; poll the job"
+            " document or try again shortly",
+            type="urn:offload:problem:streams-exhausted",
+            headers={"Retry-After": "5"},
+        )
     max_seconds = current_app.config["SSE_MAX_SECONDS"]
-    stream = _stream(get_redis(), job_id, after, max_seconds)
+    stream = _released(slots, _stream(get_redis(), job_id, after, max_seconds))
     response = Response(stream_with_context(stream), mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
     return response
+
+
+def init_app(app: Flask) -> None:
+    """Each open stream holds one Redis connection while it waits: bound them per process."""
+    app.extensions[_SLOTS] = threading.BoundedSemaphore(app.config["SSE_MAX_STREAMS"])
+
+
+def _released(slots: threading.BoundedSemaphore, stream: Iterator[str]) -> Iterator[str]:
+    try:
+        yield from stream
+    finally:
+        slots.release()
 
 
 def _frame(data: dict[str, Any], kind: str, event_id: str | None = None) -> str:
