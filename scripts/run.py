@@ -129,20 +129,28 @@ def main(argv: list[str] | None = None) -> int:
         env=environ,
         cwd=ROOT,
     )
-    signal.signal(signal.SIGTERM, lambda signum, frame: honcho.send_signal(signal.SIGTERM))
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        honcho.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         while True:
             try:
                 returncode = honcho.wait()
                 break
             except KeyboardInterrupt:
-                continue  # honcho got the same Ctrl-C and is stopping its processes
+                stopping = True  # honcho got the same Ctrl-C and is stopping its processes
     finally:
         stop_leftovers(keep={server.process.pid} if server and server.process else set())
         if server is not None:
             server.stop()
         print("offload: stopped", flush=True)
-    return returncode
+    # Stopped on request, the processes' exit codes are those of being signalled: not an error.
+    return 0 if stopping else returncode
 
 
 if __name__ == "__main__":
