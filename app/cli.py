@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from rq.exceptions import NoSuchJobError
 
 from app.api.tasks import task_info
-from app.documents import job_document, status_of, task_name
+from app.documents import job_document, job_filter
 from app.redis_client import get_redis
 from jobs import enqueue as queueing
 from jobs import index as job_index
@@ -114,14 +114,7 @@ def show_command(job_id: str, as_json: bool) -> None:
 def list_command(status: str | None, task_filter: str | None, queue: str | None, limit: int, as_json: bool) -> None:
     """List jobs, newest first."""
 
-    def matches(job: TaskJob) -> bool:
-        return (
-            (status is None or status_of(job) == status)
-            and (task_filter is None or task_name(job) == task_filter)
-            and (queue is None or job.origin == queue)
-        )
-
-    jobs, _ = job_index.page(get_redis(), matches, limit)
+    jobs, _ = job_index.page(get_redis(), job_filter(status, task_filter, queue), limit)
     documents = [job_document(job) for job in jobs]
     _echo(documents, as_json, "\n".join(_summary(d) for d in documents) or "no jobs")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -85,6 +86,21 @@ def attempts_of(job: TaskJob, status: str) -> int:
     """How many times the job started: automatic retries used, manual retries, and the current run."""
     automatic = max(0, job.meta.get("max_retries", 0) - (job.retries_left or 0))
     return automatic + job.meta.get("manual_retries", 0) + (1 if status in _RAN else 0)
+
+
+def job_filter(
+    status: str | None = None, task: str | None = None, queue: str | None = None
+) -> Callable[[TaskJob], bool]:
+    """A predicate for listing jobs: each given criterion must hold."""
+
+    def matches(job: TaskJob) -> bool:
+        return (
+            (status is None or status_of(job) == status)
+            and (task is None or task_name(job) == task)
+            and (queue is None or job.origin == queue)
+        )
+
+    return matches
 
 
 def job_document(job: TaskJob) -> dict[str, Any]:

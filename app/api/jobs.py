@@ -16,7 +16,7 @@ from app import idempotency
 from app.api.schemas import EnqueueRequest, ListJobsQuery
 from app.api.tasks import find_task
 from app.auth import bearer_token
-from app.documents import job_document, status_of, task_name
+from app.documents import job_document, job_filter
 from app.json_body import json_body
 from app.problems import ApiProblem, invalid_arguments
 from app.redis_client import get_redis
@@ -112,13 +112,7 @@ def list_jobs() -> dict[str, Any]:
     except ValidationError as error:
         raise invalid_arguments(error, prefix=("query",)) from None
 
-    def matches(job: TaskJob) -> bool:
-        return (
-            (query.status is None or status_of(job) == query.status)
-            and (query.task is None or task_name(job) == query.task)
-            and (query.queue is None or job.origin == query.queue)
-        )
-
+    matches = job_filter(query.status, query.task, query.queue)
     jobs, next_cursor = job_index.page(get_redis(), matches, query.limit, query.cursor)
     return {"jobs": [job_document(job) for job in jobs], "next_cursor": next_cursor}
 

@@ -63,8 +63,7 @@ def _inline_refs(schema: dict[str, Any], components: dict[str, Any]) -> dict[str
     schema = copy.deepcopy(schema)
     for def_name, definition in schema.pop("$defs", {}).items():
         components.setdefault(def_name, definition)
-    text = _rewrite_refs(schema)
-    return text
+    return _rewrite_refs(schema)
 
 
 def _rewrite_refs(node: Any) -> Any:
