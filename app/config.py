@@ -25,6 +25,7 @@ DEFAULTS: dict[str, Any] = {
     # Open event streams per web process; each holds a Redis connection while it waits.
     "SSE_MAX_STREAMS": 900,
     "REDIS_MAX_CONNECTIONS": 1000,
+    "UPLOAD_MAX_BYTES": 20 * 1024 * 1024,
 }
 
 _NUMBERS = {

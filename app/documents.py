@@ -12,6 +12,7 @@ from rq.job import JobStatus
 from rq.results import Result
 
 from jobs.job import TaskJob
+from jobs.registry import UnknownTaskError
 
 STATUSES = ("queued", "scheduled", "deferred", "started", "finished", "failed", "stopped", "canceled")
 ENDED = frozenset({"finished", "failed", "stopped", "canceled"})
@@ -40,10 +41,15 @@ def task_name(job: TaskJob) -> str | None:
 
 
 def arguments(job: TaskJob) -> dict[str, Any] | None:
+    """The job's arguments as they may be shown: secret ones masked."""
     try:
-        return dict(job.kwargs)
+        args = dict(job.kwargs)
     except (DeserializationError, TypeError, ValueError):
         return None
+    try:
+        return job.task.redact(args)
+    except UnknownTaskError:
+        return args
 
 
 def error_from_traceback(exc_string: str | None) -> dict[str, Any] | None:

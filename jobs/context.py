@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from redis import Redis
 from rq import get_current_job
 
 from jobs import events
@@ -23,3 +24,17 @@ def progress(done: float, total: float | None = None, message: str | None = None
         pipe.hset(job.key, "meta", job.serializer.dumps(job.meta))
         events.publish(pipe, job.id, "progress", update, job.failure_ttl)
         pipe.execute()
+
+
+def current_job_id() -> str | None:
+    """The running job's id (a natural delivery id for idempotent side effects), or None."""
+    job = get_current_job()
+    return job.id if job is not None else None
+
+
+def connection() -> Redis:
+    """The running job's Redis connection, for tasks that read inputs kept there (uploads)."""
+    job = get_current_job()
+    if job is None:
+        raise RuntimeError("no job is running: pass data to the task directly when calling it outside a worker")
+    return job.connection

@@ -14,13 +14,14 @@ import os
 import pkgutil
 import random
 import threading
+import typing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from croniter import croniter
-from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, create_model
 
 QUEUES: tuple[str, ...] = ("high", "default", "low")
 """Queue names in priority order: workers listen to them in this order."""
@@ -117,9 +118,26 @@ class Task:
         return {name: getattr(model, name) for name in self.args_model.model_fields}
 
     def to_json_args(self, args: dict[str, Any]) -> dict[str, Any]:
-        """Validate ``args`` and return their JSON form, as stored in the job."""
+        """Validate ``args`` and return their JSON form, as stored in the job (secrets revealed)."""
         model = self.args_model.model_validate(args)
-        return model.model_dump(mode="json")
+        stored = model.model_dump(mode="json")
+        for name in self.secret_fields:
+            value = getattr(model, name)
+            stored[name] = value.get_secret_value() if isinstance(value, SecretStr) else value
+        return stored
+
+    @property
+    def secret_fields(self) -> tuple[str, ...]:
+        """Parameters typed ``SecretStr``: stored for the worker, masked wherever jobs are shown."""
+        return tuple(
+            name
+            for name, info in self.args_model.model_fields.items()
+            if SecretStr in (info.annotation, *typing.get_args(info.annotation))
+        )
+
+    def redact(self, args: dict[str, Any]) -> dict[str, Any]:
+        """``args`` as they may be shown: secret values replaced."""
+        return {name: ("**********" if name in self.secret_fields and value else value) for name, value in args.items()}
 
     def schema(self) -> dict[str, Any]:
         """JSON Schema (draft 2020-12, as OpenAPI 3.1 uses) of the arguments."""

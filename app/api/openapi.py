@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from app.api import schemas
+from app.api.uploads import Base64Upload
 from jobs.registry import registry
 
 bp = Blueprint("openapi", __name__)
@@ -89,6 +90,7 @@ def build_document() -> dict[str, Any]:
         schemas.Problem,
         schemas.BatchItem,
         schemas.JobLogs,
+        Base64Upload,
     ]
     _, top = models_json_schema([(m, "serialization") for m in models], ref_template=_REF)
     components: dict[str, Any] = top["$defs"]
@@ -216,6 +218,28 @@ def build_document() -> dict[str, Any]:
                     "responses": {
                         "200": {"description": "The file, with its content type", "content": {"*/*": {}}},
                         **_problems(404),
+                    },
+                }
+            },
+            "/api/uploads": {
+                "post": {
+                    "summary": "Send a file for a task (multipart field 'file', or JSON with base64 'data')",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "multipart/form-data": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {"file": {"type": "string", "format": "binary"}},
+                                    "required": ["file"],
+                                }
+                            },
+                            "application/json": {"schema": _ref("Base64Upload")},
+                        },
+                    },
+                    "responses": {
+                        "201": {"description": "Stored; pass its id to the task", "content": {"application/json": {}}},
+                        **_problems(400, 413, 415, 422),
                     },
                 }
             },

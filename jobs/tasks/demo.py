@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import random
 import time
 from typing import Annotated
 
 from pydantic import Field
 
-from jobs import progress, task
+from jobs import RetryPolicy, progress, task
 
 
 @task
@@ -32,3 +33,22 @@ def fail(message: str = "failed on purpose") -> None:
 @task(queue="high", timeout=30)
 def noop() -> None:
     """Do nothing: the unit of the benchmarks."""
+
+
+@task(queue="low", timeout=600)
+def cpu_burn(seconds: Annotated[float, Field(ge=0, le=600)] = 1.0) -> dict:
+    """Keep one core busy for a while: the load of the benchmarks' CPU-heavy rows."""
+    deadline = time.monotonic() + seconds
+    rounds = 0
+    while time.monotonic() < deadline:
+        sum(i * i for i in range(10_000))
+        rounds += 1
+    return {"rounds": rounds}
+
+
+@task(retry=RetryPolicy(max_retries=3, backoff=1))
+def flaky(failure_rate: Annotated[float, Field(ge=0, le=1)] = 0.5) -> str:
+    """Fail at random with the given probability; retried up to three times."""
+    if random.random() < failure_rate:
+        raise ConnectionError("flaky failure, on purpose")
+    return "ok"

@@ -1,0 +1,69 @@
+"""Outbound HTTP for tasks that call URLs given to them (webhooks, fetching pages).
+
+A URL from a request can point anywhere, including the machine's own services and
+the cloud metadata endpoint (SSRF). Destinations that resolve to private, loopback,
+link-local or reserved addresses are refused unless OUTBOUND_ALLOW_PRIVATE says
+otherwise; by default they are refused in production (APP_ENV=production) and
+allowed elsewhere, so local development and the tests can use 127.0.0.1. Redirects
+are followed only within the same host, each hop checked again.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from urllib.parse import urljoin, urlsplit
+
+import requests
+
+MAX_REDIRECTS = 3
+
+
+class BlockedDestinationError(ValueError):
+    """The URL may not be called from here."""
+
+
+def private_allowed() -> bool:
+    setting = os.environ.get("OUTBOUND_ALLOW_PRIVATE", "").strip().lower()
+    if setting:
+        return setting in ("1", "true", "yes", "on")
+    return os.environ.get("APP_ENV", "development") != "production"
+
+
+def check_url(url: str) -> None:
+    """Raise ``BlockedDestinationError`` unless ``url`` is http(s) to an allowed address."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BlockedDestinationError(f"only http and https URLs with a host are allowed, not {url!r}")
+    if private_allowed():
+        return
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+    except socket.gaierror as error:
+        raise BlockedDestinationError(f"cannot resolve {parts.hostname!r}: {error}") from None
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not address.is_global:
+            raise BlockedDestinationError(
+                f"{parts.hostname} resolves to {address}, a private or reserved address (set OUTBOUND_ALLOW_PRIVATE)"
+            )
+
+
+def request(session: requests.Session, method: str, url: str, **kwargs: object) -> requests.Response:
+    """Send a request, following redirects only to the same host, every hop checked."""
+    for _ in range(MAX_REDIRECTS + 1):
+        check_url(url)
+        response = session.request(method, url, allow_redirects=False, **kwargs)  # type: ignore[arg-type]
+        location = response.headers.get("Location")
+        if not response.is_redirect or not location:
+            return response
+        target = urljoin(url, location)
+        if urlsplit(target).netloc != urlsplit(url).netloc:
+            response.close()
+            raise BlockedDestinationError(f"refusing a redirect from {urlsplit(url).netloc} to another host: {target}")
+        response.close()
+        url = target
+        if response.status_code == 303:
+            method, kwargs = "GET", {key: value for key, value in kwargs.items() if key not in ("data", "json")}
+    raise BlockedDestinationError(f"more than {MAX_REDIRECTS} redirects")

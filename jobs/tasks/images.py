@@ -1,0 +1,81 @@
+"""Image thumbnails with Pillow, from an upload, returned as an artifact."""
+
+from __future__ import annotations
+
+import io
+import warnings
+import zipfile
+from typing import Annotated, Literal
+
+from PIL import Image, UnidentifiedImageError
+from pydantic import Field
+
+from jobs import progress, task, uploads
+from jobs.artifacts import Artifact
+from jobs.context import connection
+
+MAX_INPUT_BYTES = 20 * 1024 * 1024
+MAX_PIXELS = 50_000_000  # a 7,000 × 7,000 image; larger ones are refused as possible decompression bombs
+FORMATS = {"png": ("PNG", "image/png"), "jpeg": ("JPEG", "image/jpeg"), "webp": ("WEBP", "image/webp")}
+
+
+class NotAnImageError(ValueError):
+    """The input is not an image Pillow can read."""
+
+
+class ImageTooLargeError(ValueError):
+    """The input is larger (in bytes or in pixels) than Offload will decode."""
+
+
+def open_image(data: bytes) -> Image.Image:
+    """Decode ``data`` safely: bounded bytes and pixels, the whole file checked."""
+    if len(data) > MAX_INPUT_BYTES:
+        raise ImageTooLargeError(f"the image has {len(data)} bytes; the limit is {MAX_INPUT_BYTES}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(data)) as probe:
+                if probe.width * probe.height > MAX_PIXELS:
+                    raise ImageTooLargeError(f"{probe.width}×{probe.height} pixels is over the limit of {MAX_PIXELS}")
+                probe.verify()
+            image = Image.open(io.BytesIO(data))
+            image.load()
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+            raise ImageTooLargeError(str(error)) from None
+        except (UnidentifiedImageError, OSError, SyntaxError) as error:
+            raise NotAnImageError(f"not a readable image: {error}") from None
+    return image
+
+
+def make_thumbnails(data: bytes, sizes: list[int], fmt: str = "png") -> Artifact:
+    """Thumbnails no larger than each size (aspect kept): one file, or a zip of several."""
+    image = open_image(data)
+    pillow_format, content_type = FORMATS[fmt]
+    if pillow_format == "JPEG" and image.mode not in ("RGB", "L"):
+        image = image.convert("RGB")
+    files = []
+    for index, size in enumerate(sizes, start=1):
+        copy = image.copy()
+        copy.thumbnail((size, size))
+        buffer = io.BytesIO()
+        copy.save(buffer, pillow_format)
+        files.append((f"thumbnail-{size}.{fmt}", buffer.getvalue()))
+        progress(index, len(sizes), f"{copy.width}×{copy.height}")
+    if len(files) == 1:
+        return Artifact(files[0][1], content_type, files[0][0])
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for name, content in files:
+            bundle.writestr(name, content)
+    return Artifact(archive.getvalue(), "application/zip", "thumbnails.zip")
+
+
+@task(timeout=300)
+def thumbnail(
+    image: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$", description="id from POST /api/uploads")],
+    sizes: Annotated[list[Annotated[int, Field(ge=8, le=4096)]], Field(min_length=1, max_length=10)] = [256],  # noqa: B006
+    format: Literal["png", "jpeg", "webp"] = "png",
+) -> Artifact:
+    """Make thumbnails of an uploaded image, one per size (a zip when there are several)."""
+    upload = uploads.load(connection(), image)
+    return make_thumbnails(upload.data, sizes, format)

@@ -1,0 +1,389 @@
+"""The tasks that ship with Offload, each against a local peer: success, every failure
+mode, and retries. Called directly (they are plain functions) and through real workers."""
+
+from __future__ import annotations
+
+import base64
+import email
+import hashlib
+import hmac
+import io
+import json
+import logging
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import requests
+from aiosmtpd.controller import Controller
+from flask.testing import FlaskClient
+from PIL import Image
+from pydantic import SecretStr, ValidationError
+from rq.serializers import JSONSerializer
+
+from jobs.job import TaskJob
+from jobs.outbound import BlockedDestinationError
+from jobs.registry import registry
+from jobs.tasks import demo, images, mail, reports, web, webhooks
+from scripts.embedded_redis import free_port
+from tests.conftest import AUTH, BIN, ROOT, TOKEN
+from tests.peers import Answer, HttpPeer
+from tests.test_worker import enqueue, wait_until_ended
+
+
+@pytest.fixture
+def peer() -> Iterator[HttpPeer]:
+    with HttpPeer() as server:
+        yield server
+
+
+@pytest.fixture
+def deny_private(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OUTBOUND_ALLOW_PRIVATE", "false")
+
+
+# Webhooks
+
+
+def test_webhook_is_signed_and_delivered(peer: HttpPeer, caplog: pytest.LogCaptureFixture):
+    url = peer.script("/hook", Answer(204, b""))
+    caplog.set_level(logging.INFO)
+    result = webhooks.deliver(url, {"order": 7}, headers={"X-Team": "a"}, secret=SecretStr("s3cret"))
+    assert result["status"] == 204 and result["attempts"] == 1
+    [sent] = peer.received
+    assert json.loads(sent.body) == {"order": 7}
+    assert sent.headers["X-Team"] == "a"
+    assert sent.headers["Offload-Delivery"] == result["delivery_id"]
+    timestamp, mac = (part.split("=", 1)[1] for part in sent.headers["Offload-Signature"].split(","))
+    expected = hmac.new(b"s3cret", f"{timestamp}.".encode() + sent.body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(mac, expected)
+    assert "attempt 1: HTTP 204" in caplog.text
+
+
+def test_webhook_retries_5xx_then_succeeds_with_the_same_delivery_id(peer: HttpPeer, caplog):
+    caplog.set_level(logging.INFO)
+    url = peer.script("/hook", Answer(503), Answer(500), Answer(200))
+    result = webhooks.deliver(url, {"a": 1}, backoff=0.01)
+    assert result["attempts"] == 3
+    assert len({r.headers["Offload-Delivery"] for r in peer.received}) == 1
+    attempts = [message.split(" in ")[0] for message in caplog.messages if message.startswith("attempt")]
+    assert attempts == ["attempt 1: HTTP 503", "attempt 2: HTTP 500", "attempt 3: HTTP 200"]
+
+
+def test_webhook_honours_retry_after_on_429(peer: HttpPeer):
+    url = peer.script("/hook", Answer(429, headers={"Retry-After": "1"}), Answer(200))
+    webhooks.deliver(url, {}, backoff=0)
+    first, second = peer.received
+    assert second.at - first.at >= 0.9  # waited as the receiver asked, not the zero backoff
+
+
+@pytest.mark.parametrize("status", [400, 401, 404, 410, 422])
+def test_webhook_gives_up_at_once_on_4xx(peer: HttpPeer, status: int):
+    url = peer.script("/hook", Answer(status))
+    with pytest.raises(webhooks.WebhookRejectedError, match=f"HTTP {status}"):
+        webhooks.deliver(url, {}, backoff=0)
+    assert len(peer.received) == 1
+
+
+def test_webhook_gives_up_after_max_attempts_on_timeouts_and_refusals(peer: HttpPeer):
+    url = peer.script("/slow", Answer(200, delay=1.0))
+    with pytest.raises(webhooks.WebhookFailedError, match="after 2 attempts; last: ReadTimeout"):
+        webhooks.deliver(url, {}, max_attempts=2, backoff=0, timeout=0.2)
+    closed = f"http://127.0.0.1:{free_port()}/nobody"
+    with pytest.raises(webhooks.WebhookFailedError, match="last: ConnectionError"):
+        webhooks.deliver(closed, {}, max_attempts=3, backoff=0)
+
+
+def test_webhook_follows_redirects_on_the_same_host_only(peer: HttpPeer):
+    peer.script("/old", Answer(307, headers={"Location": "/new"}))
+    peer.script("/new", Answer(200))
+    assert webhooks.deliver(f"{peer.base}/old", {"x": 1})["status"] == 200
+    assert [r.path for r in peer.received] == ["/old", "/new"]
+    peer.script("/away", Answer(302, headers={"Location": "http://example.invalid/steal"}))
+    with pytest.raises(BlockedDestinationError, match="another host"):
+        webhooks.deliver(f"{peer.base}/away", {})
+
+
+def test_private_addresses_are_refused_when_configured(peer: HttpPeer, deny_private: None):
+    url = peer.script("/hook", Answer(200))
+    with pytest.raises(BlockedDestinationError, match="127.0.0.1, a private or reserved address"):
+        webhooks.deliver(url, {})
+    with pytest.raises(BlockedDestinationError, match="private or reserved"):
+        web.word_count("http://169.254.169.254/latest/meta-data/")
+    assert peer.received == []
+
+
+def test_webhook_secret_is_masked_in_the_job_document(client: FlaskClient, peer: HttpPeer, worker):
+    url = peer.script("/hook", Answer(500), Answer(200))
+    args = {"url": url, "payload": {"n": 1}, "secret": "do-not-show", "backoff": 0.01}
+    job = wait_until_ended(client, enqueue(client, "webhooks.deliver", **args))
+    assert job["status"] == "finished"
+    assert job["args"]["secret"] == "**********"
+    assert "do-not-show" not in json.dumps(client.get("/api/jobs", headers=AUTH).get_json())
+    assert peer.received[-1].headers["Offload-Signature"].startswith("t=")
+    lines = [line["message"] for line in client.get(f"/api/jobs/{job['id']}/logs", headers=AUTH).get_json()["lines"]]
+    assert lines[0].startswith("attempt 1: HTTP 500 in ")
+    assert lines[1].startswith("attempt 2: HTTP 200 in ")
+
+
+# Mail
+
+
+class Mailbox:
+    """An aiosmtpd handler that stores messages, after refusing the first few if told to."""
+
+    def __init__(self, refuse_with: list[str] | None = None) -> None:
+        self.messages: list[email.message.Message] = []
+        self.refusals = list(refuse_with or [])
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 - aiosmtpd's hook name
+        if self.refusals:
+            return self.refusals.pop(0)
+        self.messages.append(email.message_from_bytes(envelope.content))
+        return "250 Message accepted"
+
+
+@pytest.fixture
+def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Mailbox]:
+    mailbox = Mailbox()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    monkeypatch.setenv("SMTP_URL", f"smtp://127.0.0.1:{controller.port}")
+    monkeypatch.setenv("MAIL_FROM", "Offload Tests <tests@offload.test>")
+    yield mailbox
+    controller.stop()
+
+
+def test_mail_is_sent_with_text_and_html(smtp: Mailbox):
+    result = mail.send(["a@example.com", "b@example.com"], "Hello", "plain body", html="<p>html body</p>")
+    assert result["recipients"] == 2 and result["attempts"] == 1
+    [message] = smtp.messages
+    assert message["Subject"] == "Hello"
+    assert message["To"] == "a@example.com, b@example.com"
+    assert message["From"] == "Offload Tests <tests@offload.test>"
+    parts = {
+        part.get_content_type(): part.get_payload(decode=True).decode().strip()
+        for part in message.walk()
+        if not part.is_multipart()
+    }
+    assert parts["text/plain"] == "plain body"
+    assert parts["text/html"] == "<p>html body</p>"
+
+
+def test_mail_retries_transient_refusals(smtp: Mailbox):
+    smtp.refusals = ["451 4.3.0 try again later", "421 4.3.2 busy"]
+    assert mail.send(["a@example.com"], "Hi", "body", backoff=0)["attempts"] == 3
+    assert len(smtp.messages) == 1
+
+
+def test_mail_gives_up_on_a_permanent_refusal(smtp: Mailbox):
+    smtp.refusals = ["554 5.7.1 rejected"]
+    with pytest.raises(mail.MailRejectedError, match="554"):
+        mail.send(["a@example.com"], "Hi", "body", backoff=0)
+    assert smtp.messages == []
+
+
+def test_mail_without_a_server_retries_then_fails(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("SMTP_URL", f"smtp://127.0.0.1:{free_port()}")
+    with pytest.raises(ConnectionRefusedError):
+        mail.send(["a@example.com"], "Hi", "body", max_attempts=2, backoff=0)
+
+
+def test_mail_configuration_errors_are_clear(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("SMTP_URL", raising=False)
+    with pytest.raises(mail.MailConfigError, match="SMTP_URL is not set"):
+        mail.send(["a@example.com"], "Hi", "body")
+    monkeypatch.setenv("SMTP_URL", "http://mail.example.com")
+    with pytest.raises(mail.MailConfigError, match="must look like smtp://"):
+        mail.send(["a@example.com"], "Hi", "body")
+
+
+def test_mail_addresses_are_validated_before_enqueueing(client: FlaskClient):
+    response = client.post(
+        "/api/jobs", json={"task": "mail.send", "args": {"to": ["not-an-address"], "subject": "x", "body": "y"}},
+        headers=AUTH,
+    )  # fmt: skip
+    assert response.status_code == 422
+    assert response.get_json()["errors"][0]["loc"] == ["args", "to", 0]
+
+
+def test_mail_through_a_worker_uses_the_job_id_as_message_id(client: FlaskClient, smtp: Mailbox, redis_url: str,
+                                                             start_worker):  # fmt: skip
+    start_worker()
+    job = wait_until_ended(client, enqueue(client, "mail.send", to=["a@example.com"], subject="S", body="B"))
+    assert job["status"] == "finished", job["error"]
+    assert smtp.messages[0]["Message-ID"] == f"<{job['id']}@offload>"
+
+
+# Images
+
+
+def png(width: int, height: int, mode: str = "RGB") -> bytes:
+    buffer = io.BytesIO()
+    Image.new(mode, (width, height), "teal").save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_thumbnail_keeps_the_aspect_ratio():
+    artifact = images.make_thumbnails(png(400, 200), [100])
+    assert (artifact.content_type, artifact.filename) == ("image/png", "thumbnail-100.png")
+    assert Image.open(io.BytesIO(artifact.data)).size == (100, 50)
+
+
+def test_several_sizes_come_back_as_a_zip():
+    artifact = images.make_thumbnails(png(300, 300, "RGBA"), [32, 64], "jpeg")
+    assert artifact.content_type == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(artifact.data)) as bundle:
+        assert bundle.namelist() == ["thumbnail-32.jpeg", "thumbnail-64.jpeg"]
+        assert Image.open(io.BytesIO(bundle.read("thumbnail-64.jpeg"))).size == (64, 64)
+
+
+def test_non_images_and_bombs_are_refused():
+    with pytest.raises(images.NotAnImageError):
+        images.make_thumbnails(b"%PDF-1.7 not an image", [64])
+    with pytest.raises(images.NotAnImageError):
+        images.make_thumbnails(png(50, 50)[:60], [64])
+    with pytest.raises(images.ImageTooLargeError, match="pixels is over the limit"):
+        images.make_thumbnails(png(8000, 8000, "1"), [64])  # small file, 64 megapixels
+    with pytest.raises(images.ImageTooLargeError, match="bytes; the limit"):
+        images.make_thumbnails(b"\x89PNG" + b"\0" * (images.MAX_INPUT_BYTES + 1), [64])
+
+
+def test_upload_then_thumbnail_through_the_api(client: FlaskClient, worker):
+    sent = client.post(
+        "/api/uploads", data={"file": (io.BytesIO(png(640, 480)), "photo.png", "image/png")}, headers=AUTH
+    )
+    assert sent.status_code == 201
+    upload = sent.get_json()
+    assert upload["size"] > 0 and upload["content_type"] == "image/png"
+    job = wait_until_ended(client, enqueue(client, "images.thumbnail", image=upload["id"], sizes=[160]))
+    assert job["status"] == "finished", job["error"]
+    thumb = client.get(job["links"]["artifact"], headers=AUTH)
+    assert thumb.mimetype == "image/png"
+    assert Image.open(io.BytesIO(thumb.data)).size == (160, 120)
+
+
+def test_base64_uploads_and_bad_uploads(client: FlaskClient, worker, app):
+    body = {"data": base64.b64encode(b"not an image").decode(), "filename": "x.txt", "content_type": "text/plain"}
+    upload = client.post("/api/uploads", json=body, headers=AUTH).get_json()
+    job = wait_until_ended(client, enqueue(client, "images.thumbnail", image=upload["id"]))
+    assert job["error"]["type"] == "NotAnImageError"
+    missing = wait_until_ended(client, enqueue(client, "images.thumbnail", image="0" * 32))
+    assert missing["error"]["type"] == "UnknownUploadError"
+    assert client.post("/api/uploads", json={"data": "@@@"}, headers=AUTH).status_code == 422
+    assert client.post("/api/uploads", data={}, headers=AUTH).status_code in (415, 422)
+    assert client.post("/api/uploads", data={"other": (io.BytesIO(b"x"), "a")}, headers=AUTH).status_code == 422
+    app.config["UPLOAD_MAX_BYTES"] = 100
+    big = client.post("/api/uploads", data={"file": (io.BytesIO(b"x" * 1000), "a.bin")}, headers=AUTH)
+    assert big.status_code == 413
+
+
+# Word count
+
+
+PAGE = b"""<html><head><title>Hello world</title><style>p { color: red }</style>
+<script>var ignored = "not words";</script></head>
+<body><p>The quick brown fox &amp; the lazy dog.</p><p>It's the fox's day!</p></body></html>"""
+
+
+def test_word_count_counts_visible_text_only(peer: HttpPeer):
+    result = web.word_count(peer.script("/page", Answer(200, PAGE, {"Content-Type": "text/html"})))
+    assert result["words"] == 13
+    assert result["top"][0] == ["the", 3] or result["top"][0] == ("the", 3)
+    assert "ignored" not in dict(result["top"])
+
+
+def test_word_count_enforces_the_size_cap_and_http_errors(peer: HttpPeer):
+    with pytest.raises(web.PageTooLargeError, match="the cap is 2048"):
+        web.word_count(peer.script("/big", Answer(200, b"word " * 2000)), max_bytes=2048)
+    with pytest.raises(requests.HTTPError, match="404"):
+        web.word_count(peer.script("/gone", Answer(404)))
+
+
+def test_word_count_through_a_worker_reports_progress(client: FlaskClient, peer: HttpPeer, worker):
+    job = wait_until_ended(client, enqueue(client, "web.word_count", url=peer.script("/page", Answer(200, PAGE))))
+    assert job["result"]["words"] == 13
+    assert job["progress"]["percent"] == 100.0
+
+
+# Reports
+
+
+def test_csv_export_of_posted_rows():
+    artifact = reports.csv_export(rows=[{"a": 1, "b": "x"}, {"a": 2, "b": None}], chunk_size=1)
+    assert artifact.data.decode() == "a,b\n1,x\n2,\n"
+    assert (artifact.content_type, artifact.filename) == ("text/csv", "report.csv")
+
+
+def test_csv_export_of_the_sample_data_set_through_a_worker(client: FlaskClient, redis_conn, worker):
+    job = wait_until_ended(client, enqueue(client, "reports.csv_export", sample_rows=250, chunk_size=100))
+    lines = client.get(job["links"]["artifact"], headers=AUTH).data.decode().splitlines()
+    assert lines[0] == "order,customer,day,amount,paid"
+    assert len(lines) == 251
+    progress_events = [
+        json.loads(fields[b"data"]) for _, fields in redis_conn.xrange(f"offload:job:{job['id']}:events")
+        if fields[b"type"] == b"progress"
+    ]  # fmt: skip
+    assert [event["done"] for event in progress_events] == [100, 200, 250]
+
+
+def test_csv_export_refuses_bad_filenames():
+    with pytest.raises(ValidationError):
+        registry.lookup("reports.csv_export").validate({"filename": "../etc/passwd"})
+
+
+# Demo tasks
+
+
+def test_demo_tasks():
+    assert demo.cpu_burn(0.05)["rounds"] > 0
+    assert demo.flaky(0.0) == "ok"
+    with pytest.raises(ConnectionError):
+        demo.flaky(1.0)
+    assert demo.sleep(0.01, 2)["steps"] == 2
+
+
+# Adding a task
+
+
+def test_a_new_task_module_is_in_the_api_openapi_cli_and_worker_with_no_other_change(tmp_path: Path, redis_url: str):
+    tree = tmp_path / "project"
+    for part in ("app", "jobs", "scripts"):
+        shutil.copytree(ROOT / part, tree / part, ignore=shutil.ignore_patterns("__pycache__"))
+    (tree / "jobs" / "tasks" / "greetings.py").write_text(
+        'from jobs import task\n\n\n@task\ndef hello(name: str) -> str:\n    """Greet someone."""\n'
+        '    return f"hello {name}"\n'
+    )
+    probe = """
+import json, os
+from app import create_app
+app = create_app({"REDIS_URL": os.environ["REDIS_URL"], "API_TOKENS": os.environ["API_TOKENS"]})
+client = app.test_client()
+headers = {"Authorization": "Bearer " + os.environ["API_TOKENS"]}
+tasks = [t["name"] for t in client.get("/api/tasks", headers=headers).get_json()["tasks"]]
+openapi = json.dumps(client.get("/api/openapi.json", headers=headers).get_json())
+cli = app.test_cli_runner().invoke(args=["tasks"]).output
+job = client.post("/api/jobs", json={"task": "greetings.hello", "args": {"name": "Ada"}}, headers=headers).get_json()
+print(json.dumps({"tasks": tasks, "openapi": "greetings.hello" in openapi, "cli": "greetings.hello" in cli,
+                  "job": job["id"]}))
+"""
+    env = {
+        "PATH": str(BIN),
+        "PYTHONPATH": str(tree),
+        "HOME": str(tmp_path),
+        "REDIS_URL": redis_url,
+        "API_TOKENS": TOKEN,
+    }
+    found = json.loads(subprocess.run([sys.executable, "-c", probe], cwd=tree, env=env, capture_output=True,
+                                      text=True, check=True).stdout)  # fmt: skip
+    assert "greetings.hello" in found["tasks"] and found["openapi"] and found["cli"]
+    worker = [str(BIN / "rq"), "worker", "--config", "jobs.settings", "--worker-class", "jobs.worker.Worker",
+              "--job-class", "jobs.job.TaskJob", "--serializer", "json", "--burst"]  # fmt: skip
+    subprocess.run(worker, cwd=tree, env=env, capture_output=True, check=True, timeout=60)
+    job = TaskJob.fetch(found["job"], connection=redis.Redis.from_url(redis_url), serializer=JSONSerializer)
+    assert job.latest_result().return_value == "hello Ada"
