@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
 
-from app import auth, config, dashboard, redis_client
+from app import auth, config, dashboard, metrics, redis_client, request_ids
 from app.api import api, events
 from app.cli import register_commands
 from app.health import bp as health_bp
 from app.problems import register_error_handlers
 from app.security_headers import register_security_headers
+from jobs import logging_config
 from jobs.registry import registry
 
 
@@ -26,7 +26,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.config.from_mapping(test_config)
     config.check(app.config)
     app.json.sort_keys = False
-    logging.basicConfig(level=logging.INFO)
+    logging_config.configure()
 
     registry.load()
     register_extensions(app)
@@ -39,11 +39,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
 def register_extensions(app: Flask) -> None:
     redis_client.init_app(app)
+    request_ids.init_app(app)
+    metrics.init_app(app)
     auth.init_app(app)
     events.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
     app.register_blueprint(health_bp)
+    app.register_blueprint(metrics.bp)
     app.register_blueprint(api)
     dashboard.init_app(app)

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 from pydantic import ValidationError
+from redis.exceptions import RedisError
 from rq.exceptions import NoSuchJobError
 
 from app.api.tasks import task_info
+from app.config import api_tokens
 from app.documents import job_document, job_filter
+from app.health import readyz
 from app.redis_client import get_redis
 from jobs import enqueue as queueing
 from jobs import index as job_index
@@ -152,6 +156,69 @@ def tasks_command(as_json: bool) -> None:
     _echo(infos, as_json, text)
 
 
+offload_cli = AppGroup("offload", help="Operate Offload.")
+
+
+@offload_cli.command("doctor")
+@json_option
+def doctor_command(as_json: bool) -> None:
+    """Print the configuration, Redis, queues and workers, and the problems found; exit 1 if any."""
+    config = current_app.config
+    report: dict[str, Any] = {
+        "config": {
+            "APP_ENV": config["APP_ENV"],
+            "REDIS_URL": _redact_url(config["REDIS_URL"]),
+            "API_TOKENS": f"{len(api_tokens(config))} configured",
+            "SECRET_KEY": "set" if config.get("SECRET_KEY") else "missing",
+            "tasks": len(registry.all()),
+        },
+        "problems": [],
+    }
+    try:
+        info = get_redis().info()
+        report["redis"] = {
+            "version": info.get("valkey_version") or info.get("redis_version"),
+            "used_memory": info.get("used_memory_human"),
+            "maxmemory_policy": info.get("maxmemory_policy"),
+        }
+        if info.get("maxmemory_policy") not in (None, "noeviction"):
+            report["problems"].append(
+                f"Redis evicts keys under memory pressure ({info['maxmemory_policy']}): jobs can vanish; use noeviction"
+            )
+        body, _status = readyz()
+        report["queues"] = body.get("queues", {})
+        report["workers"] = body.get("workers", 0)
+        report["problems"].extend(body["problems"])
+    except RedisError as error:
+        report["problems"].append(f"Redis unreachable: {error}")
+    if not config.get("SECRET_KEY"):
+        report["problems"].append("SECRET_KEY is not set")
+    if not api_tokens(config):
+        report["problems"].append("API_TOKENS is empty: nobody can use the API")
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        for section in ("config", "redis", "queues"):
+            click.echo(f"{section}:")
+            for key, value in report.get(section, {}).items():
+                click.echo(f"  {key}: {value}")
+        click.echo(f"workers: {report.get('workers', 0)}")
+        click.echo("problems:" if report["problems"] else "no problems found")
+        for problem in report["problems"]:
+            click.echo(f"  - {problem}")
+    if report["problems"]:
+        raise SystemExit(1)
+
+
+def _redact_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
 def register_commands(app: Flask) -> None:
     app.cli.add_command(jobs_cli)
     app.cli.add_command(tasks_command)
+    app.cli.add_command(offload_cli)

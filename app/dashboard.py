@@ -21,6 +21,7 @@ from rq import Worker
 from rq.serializers import JSONSerializer
 
 from app.auth import DASHBOARD_PREFIX
+from jobs.connection import redis_url
 from jobs.job import TaskJob
 
 
@@ -50,7 +51,7 @@ def _refuse_cross_site_changes() -> Response | None:
 
 
 def init_app(app: Flask) -> None:
-    app.config.setdefault("RQ_DASHBOARD_REDIS_URL", app.config["REDIS_URL"])
+    app.config.setdefault("RQ_DASHBOARD_REDIS_URL", redis_url(app.config["REDIS_URL"]))
     rq_dashboard.web.config.serializer = JSONSerializer
     rq_dashboard.web.Worker = JSONWorker
     rq_dashboard.web.setup_rq_connection(app)

@@ -8,6 +8,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from rq import Queue
 
+from jobs.connection import redis_url
 from jobs.enqueue import queue_for
 
 EXTENSION = "offload.redis"
@@ -19,7 +20,7 @@ def redis_from_url(url: str, socket_timeout: float, max_connections: int = 1000)
     Building it does no network I/O; it connects on first use.
     """
     return Redis.from_url(
-        url,
+        redis_url(url),
         socket_connect_timeout=socket_timeout,
         socket_timeout=socket_timeout,
         retry=Retry(NoBackoff(), 0),

@@ -20,7 +20,7 @@ from rq import Queue, Retry
 from rq.job import JobStatus
 from rq.serializers import JSONSerializer
 
-from jobs import events
+from jobs import events, logging_config, metrics
 from jobs import index as job_index
 from jobs.job import TaskJob
 from jobs.registry import Task, registry, task_of
@@ -98,6 +98,7 @@ def write(connection: Redis, calls: Sequence[Call]) -> list[TaskJob]:
             pipe.execute()
     for call, job in zip(calls, jobs, strict=True):
         if call.depends_on:
+            metrics.count(connection, "jobs_enqueued", {"task": call.task.name})
             job_index.add(connection, job.id, job.created_at)
             queue_for(connection, job.origin).enqueue_job(job)
             events.publish_status(connection, job.id, job.get_status(refresh=False).value)
@@ -114,7 +115,12 @@ def _build(connection: Redis, call: Call) -> TaskJob:
         result_ttl=task.result_ttl,
         failure_ttl=task.failure_ttl,
         job_id=call.job_id,
-        meta={"task": task.name, "max_retries": task.retry.max_retries, **call.meta},
+        meta={
+            "task": task.name,
+            "max_retries": task.retry.max_retries,
+            **({"request_id": rid} if (rid := logging_config.request_id.get()) else {}),
+            **call.meta,
+        },
         retry=_rq_retry(task),
         description=task.name,
         depends_on=call.depends_on or None,
@@ -127,6 +133,7 @@ def _build(connection: Redis, call: Call) -> TaskJob:
 def _write_one(connection: Redis, pipe: Pipeline, call: Call, job: TaskJob) -> None:
     queue = queue_for(connection, job.origin)
     job_index.add(pipe, job.id, job.created_at)
+    metrics.count(pipe, "jobs_enqueued", {"task": call.task.name})
     at = call.at
     if call.delay is not None:
         at = job.created_at + timedelta(seconds=call.delay)

@@ -14,8 +14,9 @@ from typing import Any
 from pydantic_core import to_jsonable_python
 from redis.client import Pipeline
 from rq.job import Job, JobStatus
+from rq.utils import now
 
-from jobs import artifacts, events, logs
+from jobs import artifacts, events, logging_config, logs, metrics
 from jobs.registry import Task, UnknownTaskError, registry
 
 
@@ -68,8 +69,12 @@ class TaskJob(Job):
         if self.args:
             raise ForbiddenJobError("tasks take keyword arguments only")
         kwargs = task.validate(self.kwargs)
-        with logs.capture(self.connection, self.id, self.failure_ttl):
-            result = task.func(**kwargs)
+        token = logging_config.request_id.set(self.meta.get("request_id"))
+        try:
+            with logs.capture(self.connection, self.id, self.failure_ttl):
+                result = task.func(**kwargs)
+        finally:
+            logging_config.request_id.reset(token)
         if isinstance(result, artifacts.Artifact):
             artifacts.store(self.connection, self.id, result, self.result_ttl or task.result_ttl)
             self.meta["artifact"] = result.describe()
@@ -82,17 +87,31 @@ class TaskJob(Job):
     def prepare_for_execution(self, worker_name: str, pipeline: Pipeline) -> None:
         super().prepare_for_execution(worker_name, pipeline)
         events.publish_status(pipeline, self.id, "started", worker=worker_name)
+        if self.enqueued_at is not None and self.started_at is not None:
+            wait = max(0.0, (self.started_at - self.enqueued_at).total_seconds())
+            labels = {"task": self.meta.get("task") or self.func_name or "unknown"}
+            metrics.observe(pipeline, "job_queue_wait_seconds", labels, wait, metrics.DURATION_BUCKETS)
 
     def _handle_success(self, result_ttl: int, pipeline: Pipeline, *args: Any, **kwargs: Any) -> None:
         super()._handle_success(result_ttl, pipeline, *args, **kwargs)
         events.publish_status(pipeline, self.id, "finished")
         events.set_ttl(pipeline, self.id, result_ttl)
+        self._record_end(pipeline, "finished")
 
     def _handle_failure(self, exc_string: str, pipeline: Pipeline, *args: Any, **kwargs: Any) -> None:
         super()._handle_failure(exc_string, pipeline, *args, **kwargs)
         status = "stopped" if self._status == JobStatus.STOPPED else "failed"
         events.publish_status(pipeline, self.id, status)
         events.set_ttl(pipeline, self.id, self.failure_ttl or events.DEFAULT_TTL)
+        self._record_end(pipeline, status)
+
+    def _record_end(self, pipeline: Pipeline, status: str) -> None:
+        labels = {"task": self.meta.get("task") or self.func_name or "unknown"}
+        metrics.count(pipeline, "jobs_ended", {**labels, "status": status})
+        if self.started_at is not None:
+            ended = self.ended_at or now()
+            duration = (ended - self.started_at).total_seconds()
+            metrics.observe(pipeline, "job_duration_seconds", labels, max(0.0, duration), metrics.DURATION_BUCKETS)
 
     def retry(self, queue: Any, pipeline: Pipeline) -> None:
         super().retry(queue, pipeline)

@@ -6,13 +6,21 @@ registry, so a broken task module stops the worker at start-up, not at the first
 
 import os
 
+from jobs import logging_config as _logging_config
+from jobs.connection import redis_url as _redis_url
 from jobs.registry import QUEUES as _QUEUES
 from jobs.registry import registry as _registry
 
 try:
-    REDIS_URL = os.environ["REDIS_URL"]
+    REDIS_URL = _redis_url(os.environ["REDIS_URL"])
 except KeyError:
     raise SystemExit("REDIS_URL is not set: point the worker at a Redis server (make run does it for you)") from None
-QUEUES = list(_QUEUES)
+# A worker may serve some queues only (one machine for "high", say): OFFLOAD_QUEUES=high,default
+QUEUES = [name.strip() for name in os.environ.get("OFFLOAD_QUEUES", ",".join(_QUEUES)).split(",") if name.strip()]
+_unknown = sorted(set(QUEUES) - set(_QUEUES))
+if _unknown:
+    raise SystemExit(f"OFFLOAD_QUEUES names unknown queues {_unknown}; the queues are {list(_QUEUES)}")
 
+# With a handler on the root logger, RQ adds none of its own: worker and cron log in our format.
+_logging_config.configure()
 _registry.load()

@@ -31,8 +31,17 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
+HEARTBEAT_GRACE = int(os.environ.get("OFFLOAD_HEARTBEAT_GRACE", "15"))
+
+
 class Worker(rq.Worker):
     """RQ's forking worker whose work-horse never outlives it."""
+
+    def get_heartbeat_ttl(self, job: rq.job.Job, working_time: float = 0.0) -> int:
+        """RQ adds a fixed 60 s to each job heartbeat, so a job whose worker died looked alive
+        for over a minute; Offload's grace is OFFLOAD_HEARTBEAT_GRACE (15 s) after the next
+        expected beat, and the job is recovered that much sooner."""
+        return super().get_heartbeat_ttl(job, working_time) - 60 + HEARTBEAT_GRACE
 
     def fork_work_horse(self, job: rq.job.Job, queue: rq.Queue) -> None:
         self._parent_pid = os.getpid()

@@ -25,15 +25,29 @@ def free_port() -> int:
 class EmbeddedRedis:
     """One valkey-server process; ``start()``/``stop()`` may be called again on the same port."""
 
-    def __init__(self, data_dir: Path, port: int | None = None, persistent: bool = True) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        persistent: bool = True,
+        bind: str = "127.0.0.1",
+        password: str | None = None,
+    ) -> None:
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.persistent = persistent
+        self.bind = bind
+        self.password = password
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return self.url_for("127.0.0.1")
+
+    def url_for(self, host: str) -> str:
+        """The URL that reaches this server at ``host`` (one of the addresses it binds)."""
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}{host}:{self.port}/0"
 
     def start(self, timeout: float = 10.0) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -44,7 +58,7 @@ class EmbeddedRedis:
         )
         command = [
             str(get_binary_path()),
-            "--bind", "127.0.0.1",
+            "--bind", self.bind,
             "--port", str(self.port),
             "--dir", str(self.data_dir),
             "--daemonize", "no",
@@ -52,6 +66,7 @@ class EmbeddedRedis:
             "--loglevel", "warning",
             "--logfile", str(self.data_dir / "valkey.log"),
             *persistence,
+            *(["--requirepass", self.password] if self.password else []),
         ]  # fmt: skip
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
         self._wait_until_ready(timeout)
@@ -64,8 +79,9 @@ class EmbeddedRedis:
                 raise RuntimeError(f"valkey-server exited with {self.process.returncode}: {log}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(64).startswith(b"+PONG"):
+                    auth = f"AUTH {self.password}\r\n".encode() if self.password else b""
+                    sock.sendall(auth + b"PING\r\n")
+                    if b"+PONG" in sock.recv(64) or (auth and b"+PONG" in sock.recv(64)):
                         return
             except OSError:
                 pass

@@ -133,9 +133,10 @@ def start_worker(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., subpr
     started: list[subprocess.Popen[bytes]] = []
     connection = redis.Redis.from_url(redis_url)
 
-    def start(*extra_args: str) -> subprocess.Popen[bytes]:
+    def start(*extra_args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         before = connection.scard("rq:workers")
-        process = start_procfile_process("worker", redis_url, tmp_path / f"worker-{len(started)}.log", *extra_args)
+        log = tmp_path / f"worker-{len(started)}.log"
+        process = start_procfile_process("worker", redis_url, log, *extra_args, **(env or {}))
         started.append(process)
         if "--burst" not in extra_args:
             wait_for(lambda: connection.scard("rq:workers") > before, message="the worker to register")

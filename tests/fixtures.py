@@ -121,3 +121,14 @@ def make_file(text: str, size: int = 0) -> Artifact:
 def heartbeat() -> str:
     """Enqueued every second by the cron process in the cron test."""
     return "beat"
+
+
+@task(retry=RetryPolicy(max_retries=1, intervals=(0,)))
+def run_twice(marker_dir: str) -> dict:
+    """First attempt: record this host's name and hang (its machine is then killed).
+    Second attempt: finish, saying where it ran."""
+    marker = Path(marker_dir) / "first-attempt"
+    if not marker.exists():
+        marker.write_text(f"{os.getpid()}")
+        time.sleep(600)
+    return {"pid": os.getpid()}

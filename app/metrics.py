@@ -1,0 +1,169 @@
+"""GET /metrics: Prometheus text, from Redis (jobs, queues, workers) and the HTTP layer.
+
+Metric names (all prefixed ``offload_``):
+
+- ``queue_jobs{queue,state}`` — jobs per queue and registry (queued, started, scheduled,
+  deferred, finished, failed, canceled)
+- ``jobs_enqueued_total{task}``, ``jobs_ended_total{task,status}`` (finished, failed, stopped)
+- ``job_duration_seconds{task}``, ``job_queue_wait_seconds{task}`` — histograms, recorded by workers
+- ``workers{state}``, ``workers_busy_ratio`` — from the workers' registrations
+- ``http_requests_total{method,route,status}``, ``http_request_duration_seconds{method,route}``
+- ``redis_up`` — 1 when Redis answered this scrape
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+from flask import Blueprint, Flask, Response, g, request
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.registry import Collector
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Worker
+
+from app.redis_client import get_redis
+from jobs import metrics
+from jobs.enqueue import queue_for
+from jobs.registry import QUEUES
+
+bp = Blueprint("metrics", __name__)
+_REGISTRIES = ("started", "scheduled", "deferred", "finished", "failed", "canceled")
+
+
+class RedisCollector(Collector):
+    """Reads everything a scrape shows from Redis, at scrape time."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    def collect(self) -> Iterator[object]:
+        up = GaugeMetricFamily("offload_redis_up", "1 when Redis answered this scrape")
+        try:
+            families = list(self._families())
+        except RedisError:
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        yield from families
+
+    def _families(self) -> Iterator[object]:
+        depth = GaugeMetricFamily("offload_queue_jobs", "Jobs per queue and state", labels=["queue", "state"])
+        with self.redis.pipeline(transaction=False) as pipe:
+            for name in QUEUES:
+                queue = queue_for(self.redis, name)
+                pipe.llen(queue.key)
+                for registry in _REGISTRIES:
+                    pipe.zcard(getattr(queue, f"{registry}_job_registry").key)
+            counts = iter(pipe.execute())
+        for name in QUEUES:
+            for state in ("queued", *_REGISTRIES):
+                depth.add_metric([name, state], next(counts))
+        yield depth
+
+        yield self._counter("jobs_enqueued", "Jobs enqueued", ["task"])
+        yield self._counter("jobs_ended", "Jobs that ended, by final status", ["task", "status"])
+        yield self._histogram("job_duration_seconds", "Run time of jobs", ["task"], metrics.DURATION_BUCKETS)
+        yield self._histogram(
+            "job_queue_wait_seconds", "Time from enqueue to start", ["task"], metrics.DURATION_BUCKETS
+        )
+        yield self._counter("http_requests", "HTTP requests", ["method", "route", "status"])
+        yield self._histogram(
+            "http_request_duration_seconds", "HTTP request latency", ["method", "route"], metrics.HTTP_BUCKETS
+        )
+
+        workers = Worker.all(connection=self.redis)
+        states: dict[str, int] = {}
+        for worker in workers:
+            state = str(worker.get_state())
+            states[state] = states.get(state, 0) + 1
+        by_state = GaugeMetricFamily("offload_workers", "Registered workers by state", labels=["state"])
+        for state in ("idle", "busy", "started", "suspended"):
+            by_state.add_metric([state], states.get(state, 0))
+        yield by_state
+        ratio = GaugeMetricFamily("offload_workers_busy_ratio", "Share of workers running a job")
+        ratio.add_metric([], states.get("busy", 0) / len(workers) if workers else 0.0)
+        yield ratio
+
+    def _counter(self, name: str, doc: str, labels: list[str]) -> CounterMetricFamily:
+        family = CounterMetricFamily(f"offload_{name}", doc, labels=labels)
+        for values, value in metrics.read_counters(self.redis, name):
+            family.add_metric([values.get(label, "") for label in labels], value)
+        return family
+
+    def _histogram(self, name: str, doc: str, labels: list[str], buckets: tuple[float, ...]) -> HistogramMetricFamily:
+        family = HistogramMetricFamily(f"offload_{name}", doc, labels=labels)
+        for values, cumulative, total in metrics.read_histograms(self.redis, name, buckets):
+            family.add_metric([values.get(label, "") for label in labels], cumulative, total)
+        return family
+
+
+@bp.get("/metrics")
+def scrape() -> Response:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(RedisCollector(get_redis()))
+    return Response(generate_latest(registry), mimetype="text/plain", content_type="text/plain; version=0.0.4")
+
+
+class HttpRecorder:
+    """Buffers HTTP observations in the process and writes them to Redis once a second.
+
+    A request never waits on Redis for its own metrics, and an outage loses at most
+    the observations of that second (the scrape then shows ``redis_up 0``).
+    """
+
+    def __init__(self, redis: Redis, interval: float = 1.0) -> None:
+        self.redis = redis
+        self.interval = interval
+        self._pending: list[tuple[dict[str, str], str, float]] = []
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def record(self, method: str, route: str, status: int, elapsed: float) -> None:
+        with self._lock:
+            if len(self._pending) < 100_000:
+                self._pending.append(({"method": method, "route": route}, str(status), elapsed))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="offload-http-metrics", daemon=True)
+                self._thread.start()
+
+    def flush(self) -> None:
+        with self._lock:
+            batch, self._pending = self._pending, []
+        if not batch:
+            return
+        with self.redis.pipeline(transaction=False) as pipe:
+            for labels, status, elapsed in batch:
+                metrics.count(pipe, "http_requests", {**labels, "status": status})
+                metrics.observe(pipe, "http_request_duration_seconds", labels, elapsed, metrics.HTTP_BUCKETS)
+            pipe.execute()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.interval)
+            try:
+                self.flush()
+            except RedisError:
+                pass
+
+
+def init_app(app: Flask) -> None:
+    """Time every request and count it, by route pattern (not raw path: ids would explode the labels)."""
+    recorder = HttpRecorder(app.extensions["offload.redis"])
+    app.extensions["offload.http_metrics"] = recorder
+
+    @app.before_request
+    def start_timer() -> None:
+        g.offload_started = time.perf_counter()
+
+    @app.after_request
+    def record(response: Response) -> Response:
+        started = g.pop("offload_started", None)
+        if started is not None and request.url_rule is not None and request.path != "/metrics":
+            recorder.record(request.method, request.url_rule.rule, response.status_code, time.perf_counter() - started)
+        return response

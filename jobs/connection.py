@@ -1,0 +1,23 @@
+"""The Redis URL every process uses, with the TLS option managed services need."""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+
+def redis_url(url: str, verify_tls: bool | None = None) -> str:
+    """``url``, told not to verify the server certificate when REDIS_TLS_VERIFY=false.
+
+    Managed Redis services (Heroku Data for Redis among them) serve ``rediss://`` with a
+    self-signed certificate; verification must then be turned off explicitly. The default
+    verifies, as it should.
+    """
+    if verify_tls is None:
+        verify_tls = os.environ.get("REDIS_TLS_VERIFY", "true").strip().lower() not in ("0", "false", "no", "off")
+    parts = urlsplit(url)
+    if parts.scheme != "rediss" or verify_tls:
+        return url
+    query = dict(parse_qsl(parts.query))
+    query["ssl_cert_reqs"] = "none"
+    return urlunsplit(parts._replace(query=urlencode(query)))

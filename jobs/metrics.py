@@ -1,0 +1,61 @@
+"""Job and HTTP metrics, recorded into Redis so that every process counts into one place.
+
+Web and worker processes may be many and on many machines; a Prometheus scrape of any
+web process must see the totals. Counters and histograms are therefore Redis hashes
+(one field per label set and bucket), updated in the same pipeline as the change they
+count, and turned into Prometheus metrics when /metrics is read.
+"""
+
+from __future__ import annotations
+
+import json
+from bisect import bisect_left
+from collections.abc import Iterable
+
+from redis import Redis
+from redis.client import Pipeline
+
+PREFIX = "offload:metrics"
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
+HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+
+
+def _labels(labels: dict[str, str]) -> str:
+    return json.dumps(labels, sort_keys=True, separators=(",", ":"))
+
+
+def count(pipe: Pipeline | Redis, name: str, labels: dict[str, str], amount: int = 1) -> None:
+    pipe.hincrby(f"{PREFIX}:counter:{name}", _labels(labels), amount)
+
+
+def observe(
+    pipe: Pipeline | Redis, name: str, labels: dict[str, str], value: float, buckets: tuple[float, ...]
+) -> None:
+    """Add one observation to a histogram: its bucket (made cumulative when read), sum and count."""
+    key, label = f"{PREFIX}:histogram:{name}", _labels(labels)
+    index = bisect_left(buckets, value)
+    bound = "+Inf" if index == len(buckets) else repr(buckets[index])
+    pipe.hincrby(key, f"{label}|{bound}", 1)
+    pipe.hincrbyfloat(key, f"{label}|sum", value)
+    pipe.hincrby(key, f"{label}|count", 1)
+
+
+def read_counters(redis: Redis, name: str) -> Iterable[tuple[dict[str, str], int]]:
+    for label, value in redis.hgetall(f"{PREFIX}:counter:{name}").items():
+        yield json.loads(label), int(value)
+
+
+def read_histograms(
+    redis: Redis, name: str, buckets: tuple[float, ...]
+) -> Iterable[tuple[dict[str, str], list[tuple[str, int]], float]]:
+    """Per label set: cumulative ``(upper bound, count)`` pairs ending with ``+Inf``, and the sum."""
+    fields: dict[str, dict[str, float]] = {}
+    for field, value in redis.hgetall(f"{PREFIX}:histogram:{name}").items():
+        label, _, part = field.decode().rpartition("|")
+        fields.setdefault(label, {})[part] = float(value)
+    for label, parts in fields.items():
+        cumulative, running = [], 0
+        for bound in [*(repr(b) for b in buckets), "+Inf"]:
+            running += int(parts.get(bound, 0))
+            cumulative.append((bound, running))
+        yield json.loads(label), cumulative, parts.get("sum", 0.0)
