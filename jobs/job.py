@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic_core import to_jsonable_python
 from redis.client import Pipeline
+from rq.exceptions import DeserializationError
 from rq.job import Job, JobStatus
 from rq.utils import now
 
@@ -89,8 +90,7 @@ class TaskJob(Job):
         events.publish_status(pipeline, self.id, "started", worker=worker_name)
         if self.enqueued_at is not None and self.started_at is not None:
             wait = max(0.0, (self.started_at - self.enqueued_at).total_seconds())
-            labels = {"task": self.meta.get("task") or self.func_name or "unknown"}
-            metrics.observe(pipeline, "job_queue_wait_seconds", labels, wait, metrics.DURATION_BUCKETS)
+            metrics.observe(pipeline, "job_queue_wait_seconds", self._labels(), wait, metrics.DURATION_BUCKETS)
 
     def _handle_success(self, result_ttl: int, pipeline: Pipeline, *args: Any, **kwargs: Any) -> None:
         super()._handle_success(result_ttl, pipeline, *args, **kwargs)
@@ -105,8 +105,18 @@ class TaskJob(Job):
         events.set_ttl(pipeline, self.id, self.failure_ttl or events.DEFAULT_TTL)
         self._record_end(pipeline, status)
 
+    def _labels(self) -> dict[str, str]:
+        """Metric labels; a job whose payload cannot be read (a foreign pickle) still gets counted."""
+        name = self.meta.get("task") if isinstance(self.meta, dict) else None
+        if not name:
+            try:
+                name = self.func_name
+            except DeserializationError:
+                name = None
+        return {"task": name or "unknown"}
+
     def _record_end(self, pipeline: Pipeline, status: str) -> None:
-        labels = {"task": self.meta.get("task") or self.func_name or "unknown"}
+        labels = self._labels()
         metrics.count(pipeline, "jobs_ended", {**labels, "status": status})
         if self.started_at is not None:
             ended = self.ended_at or now()
