@@ -92,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env-file", type=Path, default=ROOT / ".env")
     parser.add_argument("--data-dir", type=Path, default=ROOT / ".data")
     parser.add_argument("--procfile", type=Path, default=ROOT / "Procfile")
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", "2")), help="worker processes")
     args = parser.parse_args(argv)
 
     become_subreaper()
@@ -125,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
             str(args.env_file),
             "--port",
             str(args.port),
-        ],  # fmt: skip
+            "--concurrency",
+            f"worker={args.workers}",
+        ],
         env=environ,
         cwd=ROOT,
     )

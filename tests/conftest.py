@@ -118,13 +118,18 @@ def process_env(redis_url: str, **extra: str) -> dict[str, str]:
 
 
 def stop_process(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """Stop the process and everything left in its session (a killed worker's scheduler, say)."""
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+            pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()
 
 
 @pytest.fixture
