@@ -51,13 +51,19 @@ def invalid_arguments(error: ValidationError, prefix: tuple[str | int, ...] = ()
         {"loc": [*prefix, *item["loc"]], "msg": item["msg"], "type": item["type"]}
         for item in error.errors(include_url=False)
     ]
-    return ApiProblem(
-        422,
-        "Invalid arguments",
-        f"{len(errors)} field(s) failed validation",
-        type="urn:offload:problem:validation",
-        errors=errors,
-    )
+    return validation_problem(f"{len(errors)} field(s) failed validation", errors)
+
+
+def validation_problem(
+    detail: str, errors: list[dict[str, Any]] | None = None, title: str = "Invalid arguments"
+) -> ApiProblem:
+    """A 422 with per-field errors (``loc``, ``msg``, ``type``), as pydantic's are shown."""
+    return ApiProblem(422, title, detail, type="urn:offload:problem:validation", errors=errors or [])
+
+
+def field_problem(loc: list[Any], msg: str, detail: str | None = None, title: str = "Invalid arguments") -> ApiProblem:
+    """A 422 naming one bad field."""
+    return validation_problem(detail or msg, [{"loc": loc, "msg": msg, "type": "value_error"}], title)
 
 
 def problem_response(problem: ApiProblem) -> Response:

@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 
 from app.api.jobs import fetch_job
 from app.documents import job_document
-from app.problems import ApiProblem
+from app.problems import ApiProblem, field_problem
 from app.redis_client import get_redis
 from jobs import events
 from jobs.lifecycle import fetch
@@ -39,12 +39,8 @@ def job_events(job_id: str) -> Response:
     fetch_job(job_id)
     after = request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or "0"
     if not _STREAM_ID.match(after):
-        raise ApiProblem(
-            422,
-            "Invalid arguments",
-            "Last-Event-ID must be an event id this stream sent",
-            type="urn:offload:problem:validation",
-            errors=[{"loc": ["header", "Last-Event-ID"], "msg": "not a stream id", "type": "value_error"}],
+        raise field_problem(
+            ["header", "Last-Event-ID"], "not a stream id", "Last-Event-ID must be an event id this stream sent"
         )
     slots = current_app.extensions[_SLOTS]
     if not slots.acquire(blocking=False):

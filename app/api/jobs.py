@@ -18,7 +18,7 @@ from app.api.tasks import find_task
 from app.auth import bearer_token
 from app.documents import job_document, job_filter
 from app.json_body import json_body
-from app.problems import ApiProblem, invalid_arguments
+from app.problems import ApiProblem, field_problem, invalid_arguments, validation_problem
 from app.redis_client import get_redis
 from jobs import artifacts, events, lifecycle
 from jobs import enqueue as queueing
@@ -56,13 +56,7 @@ def create_jobs() -> tuple[list[dict[str, Any]], int]:
     body = json_body()
     limit = current_app.config["BATCH_MAX_ITEMS"]
     if not isinstance(body, list) or not body:
-        raise ApiProblem(
-            422,
-            "Invalid batch",
-            "send a non-empty JSON array of job requests",
-            type="urn:offload:problem:validation",
-            errors=[{"loc": [], "msg": "Input should be a non-empty array", "type": "list_type"}],
-        )
+        raise field_problem([], "Input should be a non-empty array", "send a non-empty JSON array", "Invalid batch")
     if len(body) > limit:
         raise ApiProblem(
             413,
@@ -84,13 +78,7 @@ def create_jobs() -> tuple[list[dict[str, Any]], int]:
             for item in results
             for error in item["problem"].get("errors") or [{"loc": [], "msg": item["problem"]["detail"]}]
         ]
-        raise ApiProblem(
-            422,
-            "Invalid batch",
-            "no item of the batch could be enqueued",
-            type="urn:offload:problem:validation",
-            errors=errors,
-        )
+        raise validation_problem("no item of the batch could be enqueued", errors, "Invalid batch")
     connection = get_redis()
     plain = [call for _, call in calls if not call.task.unique_on]
     written = iter(queueing.write(connection, plain))
@@ -146,13 +134,7 @@ def job_logs(job_id: str) -> dict[str, Any]:
     fetch_job(job_id)
     tail = request.args.get("tail", type=int)
     if tail is not None and not 1 <= tail <= events.LOG_MAX_LINES:
-        raise ApiProblem(
-            422,
-            "Invalid arguments",
-            f"tail must be 1 to {events.LOG_MAX_LINES}",
-            type="urn:offload:problem:validation",
-            errors=[{"loc": ["query", "tail"], "msg": "out of range", "type": "value_error"}],
-        )
+        raise field_problem(["query", "tail"], f"must be 1 to {events.LOG_MAX_LINES}")
     lines, dropped = events.read_logs(get_redis(), job_id, tail)
     return {"job_id": job_id, "lines": lines, "dropped": dropped}
 
@@ -219,9 +201,9 @@ def _conflicts() -> Iterator[None]:
 
 def _check_schedule(body: EnqueueRequest) -> None:
     if body.delay is not None and body.at is not None:
-        raise _field_problem(["at"], "cannot be combined with delay", "give either delay or at, not both")
+        raise field_problem(["at"], "cannot be combined with delay", "give either delay or at, not both")
     if body.at is not None and body.at <= datetime.now(UTC):
-        raise _field_problem(["at"], "must be in the future", "at must be in the future")
+        raise field_problem(["at"], "must be in the future", "at must be in the future")
 
 
 def _check_parents(parent_ids: list[str]) -> None:
@@ -232,20 +214,4 @@ def _check_parents(parent_ids: list[str]) -> None:
         if not _JOB_ID.match(parent) or not TaskJob.exists(parent, connection=redis)
     ]
     if errors:
-        raise ApiProblem(
-            422,
-            "Invalid arguments",
-            "depends_on names unknown jobs",
-            type="urn:offload:problem:validation",
-            errors=errors,
-        )
-
-
-def _field_problem(loc: list[Any], msg: str, detail: str) -> ApiProblem:
-    return ApiProblem(
-        422,
-        "Invalid arguments",
-        detail,
-        type="urn:offload:problem:validation",
-        errors=[{"loc": loc, "msg": msg, "type": "value_error"}],
-    )
+        raise validation_problem("depends_on names unknown jobs", errors)

@@ -10,7 +10,7 @@ from flask import Blueprint, current_app, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.json_body import json_body
-from app.problems import ApiProblem, invalid_arguments
+from app.problems import ApiProblem, field_problem, invalid_arguments
 from app.redis_client import get_redis
 from jobs import uploads
 
@@ -68,10 +68,4 @@ def _from_json() -> uploads.Upload:
 
 
 def _problem(loc: list[str], msg: str) -> ApiProblem:
-    return ApiProblem(
-        422,
-        "Invalid upload",
-        msg,
-        type="urn:offload:problem:validation",
-        errors=[{"loc": loc, "msg": msg, "type": "value_error"}],
-    )
+    return field_problem(loc, msg, title="Invalid upload")
