@@ -99,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = ensure_env_file(args.env_file)
     environ = {**os.environ, **settings}
     environ.setdefault("WEB_HOST", "127.0.0.1")
+    # honcho kills what has not stopped 5 s after Ctrl-C: hand running jobs back before that.
+    environ.setdefault("OFFLOAD_SHUTDOWN_GRACE", "3")
     environ["PYTHONUNBUFFERED"] = "1"
     environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environ.get('PATH', '')}"
 
