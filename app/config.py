@@ -26,15 +26,15 @@ DEFAULTS: dict[str, Any] = {
     "SSE_MAX_STREAMS": 900,
     "REDIS_MAX_CONNECTIONS": 1000,
     "UPLOAD_MAX_BYTES": 20 * 1024 * 1024,
+    # Backpressure: jobs waiting per queue, and the share of Redis maxmemory, beyond which
+    # new jobs are refused (0 turns a check off).
+    "QUEUE_MAX_LENGTH": 100_000,
+    "REDIS_MEMORY_MAX_RATIO": 0.9,
+    "BACKPRESSURE_RETRY_AFTER": 5,
 }
 
-_NUMBERS = {
-    "REDIS_SOCKET_TIMEOUT": float,
-    "MAX_CONTENT_LENGTH": int,
-    "JSON_MAX_DEPTH": int,
-    "BATCH_MAX_ITEMS": int,
-    "SSE_MAX_SECONDS": float,
-}
+# Settings whose default is a number are read from the environment as that kind of number.
+_NUMBERS = {key: type(value) for key, value in DEFAULTS.items() if isinstance(value, int | float)}
 
 
 def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from flask import Blueprint, Response, current_app, request
 from pydantic import ValidationError
 from rq.exceptions import NoSuchJobError
 
-from app import idempotency
+from app import backpressure, idempotency
 from app.api.schemas import EnqueueRequest, ListJobsQuery
 from app.api.tasks import find_task
 from app.auth import bearer_token
@@ -33,6 +33,7 @@ _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 def create_job() -> tuple[dict[str, Any], int, dict[str, str]]:
     body = json_body()
     call = prepare_call(body)
+    backpressure.check([call.queue or call.task.queue])
     connection = get_redis()
     key = request.headers.get("Idempotency-Key")
     claim_key = None
@@ -79,6 +80,7 @@ def create_jobs() -> tuple[list[dict[str, Any]], int]:
             for error in item["problem"].get("errors") or [{"loc": [], "msg": item["problem"]["detail"]}]
         ]
         raise validation_problem("no item of the batch could be enqueued", errors, "Invalid batch")
+    backpressure.check([call.queue or call.task.queue for _, call in calls], adding=len(calls))
     connection = get_redis()
     plain = [call for _, call in calls if not call.task.unique_on]
     written = iter(queueing.write(connection, plain))

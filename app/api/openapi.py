@@ -30,6 +30,7 @@ def _problems(*codes: int) -> dict[str, Any]:
     standard = {401: "Missing or wrong bearer token", 503: "Redis unreachable"}
     texts = {
         409: "Conflicts with the job's state",
+        429: "Queue full: try again after Retry-After",
         400: "Malformed JSON",
         404: "Not found",
         413: "Body too large",
@@ -137,7 +138,7 @@ def build_document() -> dict[str, Any]:
                             **_json("JobDocument", "The job an earlier request with this Idempotency-Key created"),
                             "headers": {"Location": {"schema": {"type": "string"}}},
                         },
-                        **_problems(400, 404, 409, 413, 415, 422),
+                        **_problems(400, 404, 409, 413, 415, 422, 429),
                     },
                 },
                 "get": {
@@ -158,7 +159,7 @@ def build_document() -> dict[str, Any]:
                             "description": "One result per item, in order",
                             "content": {"application/json": {"schema": {"type": "array", "items": _ref("BatchItem")}}},
                         },
-                        **_problems(400, 413, 415, 422),
+                        **_problems(400, 413, 415, 422, 429),
                     },
                 }
             },
