@@ -20,6 +20,7 @@ from rq.job import JobStatus
 
 from jobs import events
 from jobs.lifecycle import cancel_dependents
+from jobs.sweeper import sweep
 
 _PR_SET_PDEATHSIG = 1
 
@@ -36,6 +37,7 @@ def _die_with_parent(parent_pid: int) -> None:
 HEARTBEAT_GRACE = int(os.environ.get("OFFLOAD_HEARTBEAT_GRACE", "15"))
 # Heroku sends SIGKILL 30 s after SIGTERM: finish the job by then, or hand it back.
 SHUTDOWN_GRACE = float(os.environ.get("OFFLOAD_SHUTDOWN_GRACE", "20"))
+SWEEP_CONFIRM_AFTER = float(os.environ.get("OFFLOAD_SWEEP_CONFIRM_AFTER", "10"))
 
 
 class Worker(rq.Worker):
@@ -49,6 +51,13 @@ class Worker(rq.Worker):
         for over a minute; Offload's grace is OFFLOAD_HEARTBEAT_GRACE (15 s) after the next
         expected beat, and the job is recovered that much sooner."""
         return super().get_heartbeat_ttl(job, working_time) - 60 + HEARTBEAT_GRACE
+
+    def run_maintenance_tasks(self) -> None:
+        super().run_maintenance_tasks()
+        try:
+            sweep(self.connection, confirm_after=SWEEP_CONFIRM_AFTER)
+        except Exception:
+            self.log.exception("the sweep for lost jobs failed; it runs again at the next maintenance pass")
 
     def fork_work_horse(self, job: rq.job.Job, queue: rq.Queue) -> None:
         self._parent_pid = os.getpid()
