@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask
 
-from app import auth, config, dashboard, metrics, redis_client, request_ids
+from app import auth, config, dashboard, metrics, rate_limits, redis_client, request_ids
 from app.api import api, events
 from app.cli import register_commands
 from app.health import bp as health_bp
@@ -49,4 +49,5 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(health_bp)
     app.register_blueprint(metrics.bp)
     app.register_blueprint(api)
+    rate_limits.init_app(app)
     dashboard.init_app(app)

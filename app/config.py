@@ -31,6 +31,8 @@ DEFAULTS: dict[str, Any] = {
     "QUEUE_MAX_LENGTH": 100_000,
     "REDIS_MEMORY_MAX_RATIO": 0.9,
     "BACKPRESSURE_RETRY_AFTER": 5,
+    # Per API token, on POST /api/jobs, /api/jobs/batch and /api/uploads (limits' syntax).
+    "SUBMIT_RATE_LIMIT": "50/second;1000/minute",
 }
 
 # Settings whose default is a number are read from the environment as that kind of number.

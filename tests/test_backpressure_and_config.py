@@ -46,3 +46,20 @@ def test_numeric_settings_from_the_environment_are_typed_and_checked():
     assert found == {"SSE_MAX_STREAMS": 5, "REDIS_MEMORY_MAX_RATIO": 0.5, "API_TOKENS": "a,b"}
     with pytest.raises(ConfigError, match="QUEUE_MAX_LENGTH='lots' is not a valid int"):
         from_environment({"QUEUE_MAX_LENGTH": "lots"})
+
+
+def test_submissions_are_rate_limited_per_token(redis_url: str):
+    from app import create_app
+
+    app = create_app({"REDIS_URL": redis_url, "API_TOKENS": "token-one,token-two", "SUBMIT_RATE_LIMIT": "3/minute"})
+    client = app.test_client()
+    one, two = ({"Authorization": f"Bearer {token}"} for token in ("token-one", "token-two"))
+    assert [client.post("/api/jobs", json=JOB, headers=one).status_code for _ in range(3)] == [202] * 3
+    limited = client.post("/api/jobs", json=JOB, headers=one)
+    assert limited.status_code == 429
+    assert limited.mimetype == "application/problem+json"
+    assert 0 < int(limited.headers["Retry-After"]) <= 61  # the rest of the minute window
+    assert client.post("/api/jobs", json=JOB, headers=two).status_code == 202  # another token, its own budget
+    assert client.get("/api/jobs", headers=one).status_code == 200  # reading is not limited
+    keys = [key.decode() for key in redis.Redis.from_url(redis_url).keys("*ratelimit*")]
+    assert keys and not any("token-one" in key for key in keys)  # tokens are hashed, never stored

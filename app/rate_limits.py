@@ -1,0 +1,64 @@
+"""Rate limits on submissions, per API token, counted in Redis across all web processes.
+
+Flask-Limiter with its Redis storage. The key is a hash of the token, so tokens are
+never stored. Its Redis client gives up as fast as the app's own, and errors are
+swallowed, so a Redis outage still answers the app's 503 within two seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+
+from flask import Flask, Response, current_app
+from flask_limiter import Limiter, RateLimitExceeded
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from app.auth import bearer_token
+from app.problems import ApiProblem, problem_response
+from jobs.connection import redis_url
+
+EXTENSION = "offload.limiter"
+LIMITED_ENDPOINTS = ("api.jobs.create_job", "api.jobs.create_jobs", "api.uploads.create_upload")
+
+
+def _token_key() -> str:
+    return hashlib.sha256((bearer_token() or "anonymous").encode()).hexdigest()[:24]
+
+
+def submission_limit() -> str:
+    return current_app.config["SUBMIT_RATE_LIMIT"]
+
+
+def init_app(app: Flask) -> Limiter:
+    """Limit the submission endpoints (call after the blueprints are registered)."""
+    app.config.setdefault("RATELIMIT_STORAGE_URI", redis_url(app.config["REDIS_URL"]))
+    app.config.setdefault(
+        "RATELIMIT_STORAGE_OPTIONS",
+        {"socket_timeout": 0.5, "socket_connect_timeout": 0.5, "retry": Retry(NoBackoff(), 0)},
+    )
+    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", False)  # it would overwrite other answers' Retry-After
+    app.config.setdefault("RATELIMIT_KEY_PREFIX", "offload:ratelimit")
+    limiter = Limiter(_token_key, app=app, default_limits=[])
+    for endpoint in LIMITED_ENDPOINTS:
+        app.view_functions[endpoint] = limiter.limit(submission_limit)(app.view_functions[endpoint])
+    app.extensions[EXTENSION] = limiter
+
+    @app.errorhandler(RateLimitExceeded)
+    def too_many(error: RateLimitExceeded) -> Response:
+        current = limiter.current_limit
+        wait = max(1, math.ceil(current.reset_at - time.time())) if current is not None else 1
+        return problem_response(
+            ApiProblem(
+                429,
+                "Too many submissions",
+                f"this token may submit {error.description}; try again in {wait} s",
+                type="urn:offload:problem:rate-limited",
+                headers={"Retry-After": str(wait)},
+            )
+        )
+
+    return limiter
