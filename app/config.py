@@ -33,10 +33,16 @@ DEFAULTS: dict[str, Any] = {
     "BACKPRESSURE_RETRY_AFTER": 5,
     # Per API token, on POST /api/jobs, /api/jobs/batch and /api/uploads (limits' syntax).
     "SUBMIT_RATE_LIMIT": "50/second;1000/minute",
+    # rq-dashboard's requeue/delete/empty buttons; off unless turned on.
+    "DASHBOARD_ACTIONS": False,
 }
 
 # Settings whose default is a number are read from the environment as that kind of number.
-_NUMBERS = {key: type(value) for key, value in DEFAULTS.items() if isinstance(value, int | float)}
+_NUMBERS = {
+    key: type(value)
+    for key, value in DEFAULTS.items()
+    if isinstance(value, int | float) and not isinstance(value, bool)
+}
 
 
 def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -47,6 +53,9 @@ def from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]
         if key in environ and environ[key] != "":
             raw = environ[key]
             try:
+                if isinstance(DEFAULTS[key], bool):
+                    found[key] = raw.strip().lower() in ("1", "true", "yes", "on")
+                    continue
                 found[key] = _NUMBERS[key](raw) if key in _NUMBERS else raw
             except ValueError:
                 raise ConfigError(f"{key}={raw!r} is not a valid {_NUMBERS[key].__name__}") from None

@@ -7,7 +7,8 @@ answer 500. Access is guarded by the app-wide credential check (see ``app.auth``
 
 Its actions carry no CSRF token and one of them changes state on GET, while a browser
 resends HTTP Basic credentials on cross-site requests: state changes are accepted only
-as same-origin POSTs.
+as same-origin POSTs, and only when DASHBOARD_ACTIONS is on (it is off by default:
+operators act through the API, whose actions keep Offload's records straight).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import rq_dashboard
 import rq_dashboard.web
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 from rq import Worker
 from rq.serializers import JSONSerializer
 
@@ -42,6 +43,12 @@ def _refuse_cross_site_changes() -> Response | None:
         return Response("Requeueing changes state: use POST.\n", 405, {"Allow": "POST"}, mimetype="text/plain")
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return None
+    if not current_app.config["DASHBOARD_ACTIONS"]:
+        return Response(
+            "The dashboard is read-only here: set DASHBOARD_ACTIONS=true to allow requeue, delete and empty.\n",
+            403,
+            mimetype="text/plain",
+        )
     site = request.headers.get("Sec-Fetch-Site")
     origin = request.headers.get("Origin")
     same_origin = site == "same-origin" if site else origin == request.host_url.rstrip("/")

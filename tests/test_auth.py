@@ -32,6 +32,7 @@ def basic(password: str) -> dict[str, str]:
 
 
 def test_the_auth_matrix_covers_every_route(app: Flask, client: FlaskClient):
+    app.config["DASHBOARD_ACTIONS"] = True
     routes = concrete_paths(app)
     assert len(routes) > 20
     for path, method in routes:
@@ -103,7 +104,15 @@ def test_security_headers_are_set(client: FlaskClient):
     assert response.headers["Referrer-Policy"] == "no-referrer"
 
 
-def test_dashboard_refuses_state_changes_by_get_or_from_other_sites(client: FlaskClient):
+def test_dashboard_actions_are_off_unless_configured(client: FlaskClient):
+    same_origin = {**basic(TOKEN), "Origin": "http://localhost"}
+    refused = client.post("/rq/job/abc/delete", headers=same_origin)
+    assert refused.status_code == 403
+    assert "DASHBOARD_ACTIONS=true" in refused.get_data(as_text=True)
+
+
+def test_dashboard_refuses_state_changes_by_get_or_from_other_sites(app: Flask, client: FlaskClient):
+    app.config["DASHBOARD_ACTIONS"] = True
     assert client.get("/rq/requeue/default", headers=basic(TOKEN)).status_code == 405
     cross = client.post("/rq/job/abc/delete", headers={**basic(TOKEN), "Origin": "https://evil.example"})
     assert cross.status_code == 403
