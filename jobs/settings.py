@@ -6,6 +6,7 @@ registry, so a broken task module stops the worker at start-up, not at the first
 
 import os
 
+from jobs import cron_scheduler as _cron_scheduler
 from jobs import logging_config as _logging_config
 from jobs.connection import redis_url as _redis_url
 from jobs.registry import QUEUES as _QUEUES
@@ -20,6 +21,9 @@ QUEUES = [name.strip() for name in os.environ.get("OFFLOAD_QUEUES", ",".join(_QU
 _unknown = sorted(set(QUEUES) - set(_QUEUES))
 if _unknown:
     raise SystemExit(f"OFFLOAD_QUEUES names unknown queues {_unknown}; the queues are {list(_QUEUES)}")
+
+# `rq cron` reads this module before it builds its scheduler: make that one survive outages.
+_cron_scheduler.install()
 
 # With a handler on the root logger, RQ adds none of its own: worker and cron log in our format.
 _logging_config.configure()

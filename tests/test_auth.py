@@ -120,3 +120,18 @@ def test_dashboard_refuses_state_changes_by_get_or_from_other_sites(app: Flask, 
     assert no_origin.status_code == 403
     fetch_site = client.post("/rq/job/abc/delete", headers={**basic(TOKEN), "Sec-Fetch-Site": "cross-site"})
     assert fetch_site.status_code == 403
+
+
+def test_production_sends_hsts_and_secure_cookies(redis_url: str):
+    app = create_app(
+        {
+            "REDIS_URL": redis_url,
+            "APP_ENV": "production",
+            "SECRET_KEY": "k" * 32,
+            "API_TOKENS": "a-production-token-123",
+        }
+    )
+    assert (app.config["SESSION_COOKIE_SECURE"], app.config["SESSION_COOKIE_HTTPONLY"]) == (True, True)
+    assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+    response = app.test_client().get("/healthz")
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=31536000")

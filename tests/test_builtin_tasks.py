@@ -118,13 +118,14 @@ def test_private_addresses_are_refused_when_configured(peer: HttpPeer, deny_priv
     assert peer.received == []
 
 
-def test_webhook_secret_is_masked_in_the_job_document(client: FlaskClient, peer: HttpPeer, worker):
+def test_webhook_secret_is_masked_in_the_job_document(client: FlaskClient, peer: HttpPeer, worker, tmp_path: Path):
     url = peer.script("/hook", Answer(500), Answer(200))
     args = {"url": url, "payload": {"n": 1}, "secret": "do-not-show", "backoff": 0.01}
     job = wait_until_ended(client, enqueue(client, "webhooks.deliver", **args))
     assert job["status"] == "finished"
     assert job["args"]["secret"] == "**********"
     assert "do-not-show" not in json.dumps(client.get("/api/jobs", headers=AUTH).get_json())
+    assert "do-not-show" not in (tmp_path / "worker-0.log").read_text()  # nor in the worker's log
     assert peer.received[-1].headers["Offload-Signature"].startswith("t=")
     lines = [line["message"] for line in client.get(f"/api/jobs/{job['id']}/logs", headers=AUTH).get_json()["lines"]]
     assert lines[0].startswith("attempt 1: HTTP 500 in ")

@@ -104,3 +104,58 @@ def test_a_redis_restart_keeps_jobs_and_workers_reconnect(tmp_path: Path):
         stop_process(worker)
         connection.close()
         server.stop()
+
+
+def test_cron_keeps_enqueuing_after_a_redis_restart(tmp_path: Path):
+    server = EmbeddedRedis(tmp_path / "valkey", persistent=True)
+    server.start()
+    connection = redis.Redis.from_url(server.url)
+    cron = start_procfile_process("cron", server.url, tmp_path / "cron.log")
+
+    def heartbeats() -> int:
+        try:
+            return sum(
+                1
+                for key in connection.scan_iter("rq:job:*")
+                if connection.hget(key, "description") == b"tests.fixtures.heartbeat"
+            )
+        except redis.ConnectionError:
+            return 0
+
+    try:
+        wait_for(lambda: heartbeats() >= 1, timeout=20, message="cron to enqueue")
+        server.stop()
+        time.sleep(2)
+        server.start()
+        before = heartbeats()
+        wait_for(
+            lambda: heartbeats() > before,
+            timeout=5,
+            interval=0.1,
+            message="cron to enqueue within 5 s of Redis's return",
+        )
+        assert cron.poll() is None
+    finally:
+        stop_process(cron)
+        connection.close()
+        server.stop()
+
+
+def test_web_stops_cleanly_on_sigterm(redis_url: str, tmp_path: Path):
+    from scripts.embedded_redis import free_port
+
+    port = free_port()
+    web = start_procfile_process("web", redis_url, tmp_path / "web.log", PORT=str(port), WEB_HOST="127.0.0.1")
+    import requests
+
+    wait_for(lambda: _answers(requests, port), timeout=20, message="gunicorn to answer")
+    os.kill(web.pid, signal.SIGTERM)
+    assert web.wait(30) == 0  # inside Heroku's 30 s
+    stop_process(web)
+
+
+def _answers(requests_module, port: int) -> bool:
+    try:
+        return requests_module.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok
+    except requests_module.ConnectionError:
+        return False
