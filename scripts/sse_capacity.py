@@ -99,7 +99,7 @@ def main() -> None:
                 try:
                     requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
                     break
-                except requests.ConnectionError:
+                except requests.RequestException:
                     time.sleep(0.05)
             job_ids = [
                 requests.post(

@@ -172,7 +172,7 @@ def web_server(redis_url: str, tmp_path: Path) -> Iterator[str]:
             raise AssertionError(f"gunicorn exited: {(tmp_path / 'web.log').read_text()}")
         try:
             return requests.get(f"{base}/healthz", timeout=1).status_code == 200
-        except requests.ConnectionError:
+        except requests.RequestException:
             return False
 
     wait_for(healthy, timeout=20, message="gunicorn to answer /healthz")

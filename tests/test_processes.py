@@ -105,8 +105,8 @@ def test_run_command_starts_everything_and_ctrl_c_leaves_no_process_behind(tmp_p
 
         def ready() -> bool:
             try:
-                return requests.get(f"{base}/readyz", timeout=1).status_code == 200
-            except requests.ConnectionError:
+                return requests.get(f"{base}/readyz", timeout=5).status_code == 200
+            except requests.RequestException:
                 return False
 
         wait_for(ready, timeout=30, message="make run to become ready")

@@ -157,5 +157,5 @@ def test_web_stops_cleanly_on_sigterm(redis_url: str, tmp_path: Path):
 def _answers(requests_module, port: int) -> bool:
     try:
         return requests_module.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok
-    except requests_module.ConnectionError:
+    except requests_module.RequestException:
         return False
