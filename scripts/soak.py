@@ -17,7 +17,6 @@ import argparse
 import concurrent.futures
 import os
 import random
-import shlex
 import signal
 import subprocess
 import sys
@@ -34,23 +33,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from scripts.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
+from scripts.procfile import procfile_command  # noqa: E402
 
 TOKEN = "soak-token-0123456789abcdef"
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
 TERMINAL = {b"finished", b"failed", b"stopped", b"canceled"}
-
-
-def procfile(process: str) -> tuple[dict[str, str], list[str]]:
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        name, _, command = line.partition(":")
-        if name.strip() == process:
-            words = shlex.split(command)
-            settings = {}
-            while "=" in words[0]:
-                key, _, value = words.pop(0).partition("=")
-                settings[key] = value
-            return settings, [str(Path(sys.executable).parent / words[0]), *words[1:]]
-    raise KeyError(process)
 
 
 @dataclass
@@ -86,7 +73,7 @@ class Cluster:
     def start(self) -> None:
         self.server.start()
         self.env["REDIS_URL"] = self.server.url
-        settings, argv = procfile("web")
+        settings, argv = procfile_command("web")
         self.web = self._spawn(argv, settings, "web")
         for _ in range(self.wanted):
             self.add_worker()
@@ -108,7 +95,7 @@ class Cluster:
             )  # fmt: skip
 
     def add_worker(self) -> None:
-        settings, argv = procfile("worker")
+        settings, argv = procfile_command("worker")
         with self.lock:
             self.workers.append(self._spawn(argv, settings, "worker"))
 

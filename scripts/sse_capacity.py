@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shlex
 import statistics
 import subprocess
 import sys
@@ -27,17 +26,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from scripts.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
+from scripts.procfile import procfile_command  # noqa: E402
 
 TOKEN = "capacity-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-def web_command() -> list[str]:
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        if line.startswith("web:"):
-            argv = shlex.split(line.split(":", 1)[1])
-            return [str(Path(sys.executable).parent / argv[0]), *argv[1:]]
-    raise SystemExit("no web process in the Procfile")
 
 
 async def open_stream(port: int, job_id: str, ready: asyncio.Event, opened: list[int]) -> None:
@@ -93,7 +85,9 @@ def main() -> None:
         port = free_port()
         env = {**os.environ, "REDIS_URL": server.url, "API_TOKENS": TOKEN, "PORT": str(port),
                "WEB_HOST": "127.0.0.1", "WEB_CONCURRENCY": "1"}  # fmt: skip
-        web = subprocess.Popen(web_command(), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        web = subprocess.Popen(
+            procfile_command("web")[1], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         try:
             for _ in range(200):
                 try:

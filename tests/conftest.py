@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shlex
 import signal
 import subprocess
 import sys
@@ -22,6 +21,7 @@ os.environ["OFFLOAD_TASK_MODULES"] = "tests.fixtures"
 
 from app import create_app  # noqa: E402
 from scripts.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
+from scripts.procfile import procfile_command  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -39,21 +39,6 @@ def wait_for(condition: Callable[[], Any], timeout: float = 15.0, interval: floa
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message or condition}")
         time.sleep(interval)
-
-
-def procfile_command(process: str) -> tuple[dict[str, str], list[str]]:
-    """The Procfile's command for ``process``: its leading VAR=value settings, and its
-    argv with the program taken from this virtualenv."""
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        name, _, command = line.partition(":")
-        if name.strip() == process:
-            words = shlex.split(command)
-            settings = {}
-            while "=" in words[0]:
-                key, _, value = words.pop(0).partition("=")
-                settings[key] = value
-            return settings, [str(BIN / words[0]), *words[1:]]
-    raise KeyError(process)
 
 
 def start_procfile_process(

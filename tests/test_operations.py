@@ -139,7 +139,7 @@ def test_doctor_is_happy_with_a_worker(app: Flask, worker):
 
 
 def test_worker_refuses_unknown_queues(redis_url: str):
-    from tests.conftest import procfile_command
+    from scripts.procfile import procfile_command
 
     settings, argv = procfile_command("worker")
     result = subprocess.run(

@@ -15,7 +15,8 @@ import pytest
 import redis
 
 from scripts.embedded_redis import EmbeddedRedis
-from tests.conftest import process_env, procfile_command, wait_for
+from scripts.procfile import procfile_command
+from tests.conftest import process_env, wait_for
 
 pytestmark = pytest.mark.slow
 
