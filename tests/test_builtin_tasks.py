@@ -388,3 +388,11 @@ print(json.dumps({"tasks": tasks, "openapi": "greetings.hello" in openapi, "cli"
     subprocess.run(worker, cwd=tree, env=env, capture_output=True, check=True, timeout=60)
     job = TaskJob.fetch(found["job"], connection=redis.Redis.from_url(redis_url), serializer=JSONSerializer)
     assert job.latest_result().return_value == "hello Ada"
+
+
+def test_word_count_retries_a_server_error_through_the_worker(client: FlaskClient, peer: HttpPeer, worker):
+    url = peer.script("/flaky", Answer(503), Answer(200, PAGE))
+    job = wait_until_ended(client, enqueue(client, "web.word_count", url=url), timeout=30)
+    assert job["status"] == "finished", job["error"]
+    assert job["attempts"] == 2
+    assert job["result"]["words"] == 13
