@@ -27,11 +27,9 @@ from rq import Worker
 
 from app.redis_client import get_redis
 from jobs import metrics
-from jobs.enqueue import queue_for
-from jobs.registry import QUEUES
+from jobs.enqueue import queue_counts
 
 bp = Blueprint("metrics", __name__)
-_REGISTRIES = ("started", "scheduled", "deferred", "finished", "failed", "canceled")
 
 
 class RedisCollector(Collector):
@@ -54,16 +52,9 @@ class RedisCollector(Collector):
 
     def _families(self) -> Iterator[object]:
         depth = GaugeMetricFamily("offload_queue_jobs", "Jobs per queue and state", labels=["queue", "state"])
-        with self.redis.pipeline(transaction=False) as pipe:
-            for name in QUEUES:
-                queue = queue_for(self.redis, name)
-                pipe.llen(queue.key)
-                for registry in _REGISTRIES:
-                    pipe.zcard(getattr(queue, f"{registry}_job_registry").key)
-            counts = iter(pipe.execute())
-        for name in QUEUES:
-            for state in ("queued", *_REGISTRIES):
-                depth.add_metric([name, state], next(counts))
+        for name, counts in queue_counts(self.redis).items():
+            for state, count in counts.items():
+                depth.add_metric([name, state], count)
         yield depth
 
         yield self._counter("jobs_enqueued", "Jobs enqueued", ["task"])

@@ -23,7 +23,7 @@ from rq.serializers import JSONSerializer
 from jobs import events, logging_config, metrics
 from jobs import index as job_index
 from jobs.job import TaskJob
-from jobs.registry import Task, registry, task_of
+from jobs.registry import QUEUES, Task, registry, task_of
 
 ACTIVE = frozenset({"queued", "scheduled", "deferred", "started", "created"})
 
@@ -31,6 +31,21 @@ ACTIVE = frozenset({"queued", "scheduled", "deferred", "started", "created"})
 def queue_for(connection: Redis, name: str) -> Queue:
     """An RQ queue that stores jobs as JSON and runs them as ``TaskJob``."""
     return Queue(name, connection=connection, serializer=JSONSerializer, job_class=TaskJob)
+
+
+REGISTRY_STATES = ("started", "scheduled", "deferred", "finished", "failed", "canceled")
+
+
+def queue_counts(connection: Redis) -> dict[str, dict[str, int]]:
+    """Jobs per queue: waiting (``queued``) and in each of RQ's registries, in one round trip."""
+    queues = [queue_for(connection, name) for name in QUEUES]
+    with connection.pipeline(transaction=False) as pipe:
+        for queue in queues:
+            pipe.llen(queue.key)
+            for state in REGISTRY_STATES:
+                pipe.zcard(getattr(queue, f"{state}_job_registry").key)
+        counts = iter(pipe.execute())
+    return {queue.name: {state: next(counts) for state in ("queued", *REGISTRY_STATES)} for queue in queues}
 
 
 def resolve_task(task: Task | str | Callable[..., Any]) -> Task:

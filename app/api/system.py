@@ -9,28 +9,15 @@ from rq import Worker
 from rq.serializers import JSONSerializer
 
 from app.documents import iso
-from app.redis_client import get_queue, get_redis
-from jobs.registry import QUEUES
+from app.redis_client import get_redis
+from jobs.enqueue import queue_counts
 
 bp = Blueprint("system", __name__)
-_REGISTRIES = ("started", "scheduled", "deferred", "finished", "failed", "canceled")
 
 
 @bp.get("/queues")
 def list_queues() -> dict[str, Any]:
-    queues = [get_queue(name) for name in QUEUES]
-    with get_redis().pipeline(transaction=False) as pipe:
-        for queue in queues:
-            pipe.llen(queue.key)
-            for registry in _REGISTRIES:
-                pipe.zcard(getattr(queue, f"{registry}_job_registry").key)
-        counts = iter(pipe.execute())
-    result = []
-    for queue in queues:
-        entry: dict[str, Any] = {"name": queue.name, "queued": next(counts)}
-        entry.update({registry: next(counts) for registry in _REGISTRIES})
-        result.append(entry)
-    return {"queues": result}
+    return {"queues": [{"name": name, **counts} for name, counts in queue_counts(get_redis()).items()]}
 
 
 @bp.get("/workers")
