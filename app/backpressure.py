@@ -32,24 +32,19 @@ def check(queues: Iterable[str], adding: int = 1) -> None:
             lengths = pipe.execute()
         for name, length in zip(names, lengths, strict=True):
             if length + adding > limit:
-                raise ApiProblem(
-                    429,
-                    "Queue full",
-                    f"queue {name!r} holds {length} jobs (limit {limit}); try again when workers have caught up",
-                    type="urn:offload:problem:queue-full",
-                    headers={"Retry-After": str(config["BACKPRESSURE_RETRY_AFTER"])},
-                )
+                detail = f"queue {name!r} holds {length} jobs (limit {limit}); try again when workers have caught up"
+                raise _refusal(429, "Queue full", detail, "queue-full")
     headroom = config["REDIS_MEMORY_MAX_RATIO"]
     if headroom:
         ratio = _memory_ratio()
         if ratio is not None and ratio > headroom:
-            raise ApiProblem(
-                503,
-                "Job store nearly full",
-                f"Redis uses {ratio:.0%} of its maxmemory; new jobs are refused above {headroom:.0%}",
-                type="urn:offload:problem:memory",
-                headers={"Retry-After": str(config["BACKPRESSURE_RETRY_AFTER"])},
-            )
+            detail = f"Redis uses {ratio:.0%} of its maxmemory; new jobs are refused above {headroom:.0%}"
+            raise _refusal(503, "Job store nearly full", detail, "memory")
+
+
+def _refusal(status: int, title: str, detail: str, kind: str) -> ApiProblem:
+    retry_after = str(current_app.config["BACKPRESSURE_RETRY_AFTER"])
+    return ApiProblem(status, title, detail, type=f"urn:offload:problem:{kind}", headers={"Retry-After": retry_after})
 
 
 def _memory_ratio() -> float | None:

@@ -14,8 +14,6 @@ from rq.results import Result
 from jobs.job import TaskJob
 from jobs.registry import UnknownTaskError
 
-STATUSES = ("queued", "scheduled", "deferred", "started", "finished", "failed", "stopped", "canceled")
-ENDED = frozenset({"finished", "failed", "stopped", "canceled"})
 _RAN = frozenset({"started", "finished", "failed", "stopped"})
 # RQ states that the contract folds into "queued": all mean "waiting to be picked up".
 _AS_QUEUED = {JobStatus.CREATED.value, JobStatus.RATE_LIMITED.value, JobStatus.READY_TO_ENQUEUE.value}

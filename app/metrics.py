@@ -25,6 +25,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Worker
 
+from app import redis_client
 from app.redis_client import get_redis
 from jobs import metrics
 from jobs.enqueue import queue_counts
@@ -145,7 +146,7 @@ class HttpRecorder:
 
 def init_app(app: Flask) -> None:
     """Time every request and count it, by route pattern (not raw path: ids would explode the labels)."""
-    recorder = HttpRecorder(app.extensions["offload.redis"])
+    recorder = HttpRecorder(app.extensions[redis_client.EXTENSION])
     app.extensions["offload.http_metrics"] = recorder
 
     @app.before_request

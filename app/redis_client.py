@@ -1,4 +1,4 @@
-"""The web's Redis connection and RQ queues, kept on the app and read through accessors."""
+"""The web's Redis connection, kept on the app and read through an accessor."""
 
 from __future__ import annotations
 
@@ -6,10 +6,8 @@ from flask import Flask, current_app
 from redis import Redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from rq import Queue
 
 from jobs.connection import redis_url
-from jobs.enqueue import queue_for
 
 EXTENSION = "offload.redis"
 
@@ -37,8 +35,3 @@ def init_app(app: Flask) -> None:
 
 def get_redis() -> Redis:
     return current_app.extensions[EXTENSION]
-
-
-def get_queue(name: str) -> Queue:
-    """An RQ queue on the app's Redis that stores jobs as JSON and runs them as ``TaskJob``."""
-    return queue_for(get_redis(), name)

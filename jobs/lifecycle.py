@@ -14,7 +14,6 @@ from jobs import index as job_index
 from jobs.job import TaskJob
 
 WAITING = frozenset({"queued", "scheduled", "deferred", "created"})
-ENDED = frozenset({"finished", "failed", "stopped", "canceled"})
 RETRYABLE = frozenset({"failed", "stopped", "canceled"})
 
 
@@ -86,7 +85,7 @@ def retry(connection: Redis, job: TaskJob) -> None:
 def forget(connection: Redis, job: TaskJob) -> None:
     """Delete an ended job with its result, logs, events, artifact and index entry."""
     current = status(job)
-    if current not in ENDED:
+    if current not in events.TERMINAL:
         raise JobStateError(f"only ended jobs can be deleted; this one is {current} (cancel it first)")
     with connection.pipeline() as pipe:
         job.delete(pipeline=pipe)

@@ -87,8 +87,10 @@ def redis_conn(redis_url: str) -> Iterator[redis.Redis]:
 
 
 @pytest.fixture
-def app(redis_url: str) -> Flask:
-    return create_app({"TESTING": True, "REDIS_URL": redis_url, "API_TOKENS": TOKEN, "SECRET_KEY": "test"})
+def app(redis_url: str) -> Iterator[Flask]:
+    app = create_app({"TESTING": True, "REDIS_URL": redis_url, "API_TOKENS": TOKEN, "SECRET_KEY": "test"})
+    yield app
+    app.extensions["offload.redis"].close()  # its pooled sockets, closed now rather than at some later GC
 
 
 @pytest.fixture

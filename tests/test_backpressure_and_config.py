@@ -61,5 +61,6 @@ def test_submissions_are_rate_limited_per_token(redis_url: str):
     assert 0 < int(limited.headers["Retry-After"]) <= 61  # the rest of the minute window
     assert client.post("/api/jobs", json=JOB, headers=two).status_code == 202  # another token, its own budget
     assert client.get("/api/jobs", headers=one).status_code == 200  # reading is not limited
-    keys = [key.decode() for key in redis.Redis.from_url(redis_url).keys("*ratelimit*")]
+    with redis.Redis.from_url(redis_url) as connection:
+        keys = [key.decode() for key in connection.keys("*ratelimit*")]
     assert keys and not any("token-one" in key for key in keys)  # tokens are hashed, never stored

@@ -386,8 +386,9 @@ print(json.dumps({"tasks": tasks, "openapi": "greetings.hello" in openapi, "cli"
     worker = [str(BIN / "rq"), "worker", "--config", "jobs.settings", "--worker-class", "jobs.worker.Worker",
               "--job-class", "jobs.job.TaskJob", "--serializer", "json", "--burst"]  # fmt: skip
     subprocess.run(worker, cwd=tree, env=env, capture_output=True, check=True, timeout=60)
-    job = TaskJob.fetch(found["job"], connection=redis.Redis.from_url(redis_url), serializer=JSONSerializer)
-    assert job.latest_result().return_value == "hello Ada"
+    with redis.Redis.from_url(redis_url) as connection:
+        job = TaskJob.fetch(found["job"], connection=connection, serializer=JSONSerializer)
+        assert job.latest_result().return_value == "hello Ada"
 
 
 def test_word_count_retries_a_server_error_through_the_worker(client: FlaskClient, peer: HttpPeer, worker):
