@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
+# The browser tests drive Debian's chromium (never a downloaded browser); installed when missing.
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
 .PHONY: run test lint format clean
 
 $(BIN)/python:
@@ -17,13 +21,18 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(VENV)/.runtime $@
 
+$(CHROMIUM):
+	@echo "Installing Debian's chromium for the browser tests"
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium \
+		|| ($(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
+
 ## run: start web + worker (+ an embedded Valkey when REDIS_URL is unset); Ctrl-C stops all
 run: $(VENV)/.runtime
 	$(BIN)/python scripts/run.py
 
 ## test: install the dev requirements and run the whole test suite
-test: $(VENV)/.dev
-	$(BIN)/python -m pytest
+test: $(VENV)/.dev $(CHROMIUM)
+	CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest
 
 ## lint: ruff's checks and formatting
 lint: $(VENV)/.dev

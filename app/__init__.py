@@ -1,8 +1,11 @@
-"""Offload's web application: the JSON API, health checks and the dashboard."""
+"""Offload's web application: the JSON API, the pages, health checks and the dashboard."""
 
 from __future__ import annotations
 
+import logging
+import secrets
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from flask import Flask
@@ -13,6 +16,7 @@ from app.cli import register_commands
 from app.health import bp as health_bp
 from app.problems import register_error_handlers
 from app.security_headers import register_security_headers
+from app.web import web
 from jobs import logging_config
 from jobs.registry import registry
 
@@ -25,8 +29,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if test_config is not None:
         app.config.from_mapping(test_config)
     config.check(app.config)
-    if app.config["APP_ENV"] == "production":
-        app.config.update(SESSION_COOKIE_SECURE=True, SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
+    configure_sessions(app)
     app.json.sort_keys = False
     logging_config.configure()
 
@@ -51,5 +54,22 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(health_bp)
     app.register_blueprint(metrics.bp)
     app.register_blueprint(api)
+    app.register_blueprint(web)
+    auth.public(app.view_functions["static"])
     rate_limits.init_app(app)
     dashboard.init_app(app)
+
+
+def configure_sessions(app: Flask) -> None:
+    """Signed, HttpOnly, SameSite session cookies for the pages (Secure in production)."""
+    if not app.config["SECRET_KEY"]:
+        # Only outside production (config.check refuses it there): logins last until a restart.
+        app.config["SECRET_KEY"] = secrets.token_hex(32)
+        logging.getLogger(__name__).warning("SECRET_KEY is not set: using a random one for this process")
+    app.config.update(
+        SESSION_COOKIE_NAME="offload_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=app.config["APP_ENV"] == "production",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=app.config["SESSION_HOURS"]),
+    )

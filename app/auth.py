@@ -1,21 +1,31 @@
-"""Credentials: a bearer token for the API, HTTP Basic with a token for the dashboard.
+"""Credentials: a bearer token for the API, a signed session for the pages and the dashboard.
 
-Every route needs one except those marked public (health checks). Tokens are
-compared in constant time, each against every configured token.
+Every route needs one except those marked public (health checks, the login page,
+static files). Tokens are compared in constant time, each against every configured
+token. A session holds only a keyed fingerprint of the secret it was opened with, so
+removing a token (or changing ADMIN_PASSWORD) ends the sessions it opened.
+
+The API also accepts a session, for the pages' own calls; those that change state must
+then carry the CSRF token (``X-CSRFToken``), as form posts do.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, redirect, request, session, url_for
+from flask_wtf.csrf import CSRFProtect
 
 from app.config import api_tokens
 from app.problems import ApiProblem
 
 DASHBOARD_PREFIX = "/rq"
+CSRF = "offload.csrf"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def public(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -24,14 +34,47 @@ def public(view: Callable[..., Any]) -> Callable[..., Any]:
     return view
 
 
-def token_is_valid(candidate: str | None) -> bool:
-    if not candidate:
-        return False
+def _matches_any(candidate: str, secrets: list[str]) -> bool:
     given = candidate.encode()
     matched = False
-    for token in api_tokens(current_app.config):
-        matched |= hmac.compare_digest(given, token.encode())
+    for secret in secrets:
+        matched |= hmac.compare_digest(given, secret.encode())
     return matched
+
+
+def token_is_valid(candidate: str | None) -> bool:
+    return bool(candidate) and _matches_any(candidate, api_tokens(current_app.config))
+
+
+def _login_secrets() -> list[str]:
+    admin = current_app.config.get("ADMIN_PASSWORD") or ""
+    return [*api_tokens(current_app.config), *([admin] if admin else [])]
+
+
+def _fingerprint(secret: str) -> str:
+    key = str(current_app.config["SECRET_KEY"]).encode()
+    return hmac.new(key, secret.encode(), hashlib.sha256).hexdigest()
+
+
+def log_in(secret: str) -> bool:
+    """Open a session for an API token or the admin password; False when it is neither."""
+    if not secret or not _matches_any(secret, _login_secrets()):
+        return False
+    session.clear()
+    session.permanent = True
+    session["credential"] = _fingerprint(secret)
+    return True
+
+
+def log_out() -> None:
+    session.clear()
+
+
+def session_is_valid() -> bool:
+    held = session.get("credential")
+    if not isinstance(held, str):
+        return False
+    return _matches_any(held, [_fingerprint(secret) for secret in _login_secrets()])
 
 
 def bearer_token() -> str | None:
@@ -49,20 +92,39 @@ def _is_public() -> bool:
     return bool(getattr(view, "offload_public", False))
 
 
+def safe_next(target: str | None) -> str:
+    """A local path to return to after logging in; anything else goes home."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return url_for("web.pages.tasks")
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc else url_for("web.pages.tasks")
+
+
+def _to_login() -> Response:
+    full = request.full_path if request.query_string else request.path
+    return redirect(url_for("web.login.login", next=full))
+
+
 def _require_credential() -> Response | None:
-    if _is_public():
-        return None
-    if request.path == DASHBOARD_PREFIX or request.path.startswith(f"{DASHBOARD_PREFIX}/"):
-        if token_is_valid(_basic_password()) or token_is_valid(bearer_token()):
-            return None
-        return Response(
-            "Log in with any user name and an API token as the password.\n",
-            401,
-            {"WWW-Authenticate": 'Basic realm="Offload dashboard", charset="UTF-8"'},
-            mimetype="text/plain",
-        )
+    api = request.path.startswith("/api/") or request.path in ("/api", "/metrics")
+    dashboard = request.path == DASHBOARD_PREFIX or request.path.startswith(f"{DASHBOARD_PREFIX}/")
+    if api:
+        return None if _is_public() else _require_api_credential()
+    if not _is_public() and not session_is_valid():
+        if not (dashboard and (token_is_valid(_basic_password()) or token_is_valid(bearer_token()))):
+            return _to_login()  # scripts may still read the dashboard's JSON with a token
+    if not dashboard and request.method not in _SAFE_METHODS:
+        current_app.extensions[CSRF].protect()  # every form post, the login form's included
+    return None
+
+
+def _require_api_credential() -> None:
     if token_is_valid(bearer_token()):
-        return None
+        return
+    if session_is_valid():
+        if request.method not in _SAFE_METHODS:
+            current_app.extensions[CSRF].protect()  # the pages' own calls send X-CSRFToken
+        return
     raise ApiProblem(
         401,
         "Unauthorized",
@@ -73,4 +135,11 @@ def _require_credential() -> Response | None:
 
 
 def init_app(app: Flask) -> None:
+    # Checked in _require_credential instead: bearer-token API calls need no CSRF token, and
+    # the dashboard's posts go through its own same-origin check (see app.dashboard).
+    app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # valid as long as the session is
+    csrf = CSRFProtect()
+    csrf.init_app(app)
+    app.extensions[CSRF] = csrf
     app.before_request(_require_credential)

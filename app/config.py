@@ -15,6 +15,11 @@ DEFAULTS: dict[str, Any] = {
     "APP_ENV": "development",
     "SECRET_KEY": None,
     "API_TOKENS": "",
+    # A password for the pages' login besides the API tokens (empty: tokens only).
+    "ADMIN_PASSWORD": "",
+    # How long a login lasts, and how many failed logins a client may make (limits' syntax).
+    "SESSION_HOURS": 12,
+    "LOGIN_RATE_LIMIT": "5/minute",
     "REDIS_URL": None,
     # The web's Redis client gives up fast so that an outage answers 503, not a hang.
     "REDIS_SOCKET_TIMEOUT": 1.0,

@@ -11,8 +11,9 @@ import hashlib
 import math
 import time
 
-from flask import Flask, Response, current_app
+from flask import Flask, Response, current_app, render_template, request, session
 from flask_limiter import Limiter, RateLimitExceeded
+from flask_limiter.util import get_remote_address
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -22,14 +23,26 @@ from jobs.connection import redis_url
 
 EXTENSION = "offload.limiter"
 LIMITED_ENDPOINTS = ("api.jobs.create_job", "api.jobs.create_jobs", "api.uploads.create_upload")
+FORM_ENDPOINT = "web.pages.task_form"
+LOGIN_ENDPOINT = "web.login.login"
 
 
 def _token_key() -> str:
-    return hashlib.sha256((bearer_token() or "anonymous").encode()).hexdigest()[:24]
+    """Who submits: the bearer token, or the credential a page's session was opened with."""
+    credential = bearer_token() or session.get("credential") or "anonymous"
+    return hashlib.sha256(str(credential).encode()).hexdigest()[:24]
 
 
 def submission_limit() -> str:
     return current_app.config["SUBMIT_RATE_LIMIT"]
+
+
+def login_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+def _login_failed(response: Response) -> bool:
+    return response.status_code == 401
 
 
 def init_app(app: Flask) -> Limiter:
@@ -45,12 +58,26 @@ def init_app(app: Flask) -> Limiter:
     limiter = Limiter(_token_key, app=app, default_limits=[])
     for endpoint in LIMITED_ENDPOINTS:
         app.view_functions[endpoint] = limiter.limit(submission_limit)(app.view_functions[endpoint])
+    app.view_functions[FORM_ENDPOINT] = limiter.limit(submission_limit, methods=["POST"])(
+        app.view_functions[FORM_ENDPOINT]
+    )
+    # Failed logins only, per client address: guessing is slow, a returning user never waits.
+    app.view_functions[LOGIN_ENDPOINT] = limiter.limit(
+        login_limit, key_func=get_remote_address, methods=["POST"], deduct_when=_login_failed
+    )(app.view_functions[LOGIN_ENDPOINT])
     app.extensions[EXTENSION] = limiter
 
     @app.errorhandler(RateLimitExceeded)
     def too_many(error: RateLimitExceeded) -> Response:
         current = limiter.current_limit
         wait = max(1, math.ceil(current.reset_at - time.time())) if current is not None else 1
+        if request.endpoint == LOGIN_ENDPOINT:
+            message = f"Too many failed logins from this address; try again in {wait} s."
+            page = render_template("login.html", next=request.values.get("next", "/"), error=message)
+            return Response(page, 429, {"Retry-After": str(wait)})
+        if request.endpoint == FORM_ENDPOINT:
+            page = render_template("error.html", error=error, message=f"Too many submissions; try again in {wait} s.")
+            return Response(page, 429, {"Retry-After": str(wait)})
         return problem_response(
             ApiProblem(
                 429,

@@ -107,3 +107,9 @@ def set_ttl(pipe: Pipeline | Redis, job_id: str, ttl: int) -> None:
             pipe.expire(key, ttl)
         else:
             pipe.persist(key)
+
+
+def last_event_id(redis: Redis, job_id: str) -> str:
+    """The id of the job's latest event, or ``"0"``: where a reader that saw everything so far resumes."""
+    latest = redis.xrevrange(events_key(job_id), count=1)
+    return latest[0][0].decode() if latest else "0"

@@ -112,8 +112,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"offload: embedded Valkey on {server.url} (data in {server.data_dir})", flush=True)
 
     token = environ["API_TOKENS"].split(",")[0].strip()
-    print(f"offload: web on http://{environ['WEB_HOST']}:{args.port}  (dashboard /rq, API /api)", flush=True)
+    print(f"offload: web on http://{environ['WEB_HOST']}:{args.port}  (pages /, dashboard /rq, API /api)", flush=True)
     print(f"offload: API token (from {args.env_file.name}): {token}", flush=True)
+    print(f"offload: log in at http://127.0.0.1:{args.port}/login with that token", flush=True)
     print(f'offload: try  curl -H "Authorization: Bearer {token}" http://127.0.0.1:{args.port}/api/tasks', flush=True)
 
     honcho = subprocess.Popen(

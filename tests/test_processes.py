@@ -59,7 +59,8 @@ def test_dashboard_pages_render_real_queues_jobs_and_a_busy_worker(web_server: s
     assert {queue["name"] for queue in queues} >= {"default"}
     job = requests.get(f"{web_server}/rq/0/data/job/{job_id}.json", auth=auth, timeout=5).json()
     assert job["id"] == job_id and job["status"] == "started"
-    assert requests.get(f"{web_server}/rq/", timeout=5).status_code == 401
+    refused = requests.get(f"{web_server}/rq/", timeout=5, allow_redirects=False)
+    assert (refused.status_code, refused.headers["Location"]) == (302, "/login?next=/rq/")
     release.touch()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from typing import Annotated
@@ -10,6 +11,8 @@ from pydantic import Field
 
 from jobs import RetryPolicy, progress, task
 from jobs.context import connection, current_job_id
+
+log = logging.getLogger(__name__)
 
 
 @task
@@ -22,6 +25,7 @@ def sleep(
     for step in range(1, steps + 1):
         time.sleep(seconds / steps)
         progress(step, steps, f"step {step} of {steps}")
+        log.info("step %d of %d done", step, steps)
     return {"slept": round(time.monotonic() - started, 3), "steps": steps}
 
 

@@ -1,0 +1,192 @@
+"""/ (tasks), /tasks/{name} (a task's form), /jobs (history) and /jobs/{id} (one job, live)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
+from pydantic import ValidationError
+from werkzeug.datastructures import FileStorage
+
+from app import backpressure
+from app.api.jobs import prepare_call
+from app.api.schemas import ListJobsQuery, QueueName, Status
+from app.documents import job_document, job_filter, status_of, task_name
+from app.problems import ApiProblem
+from app.redis_client import get_redis
+from app.web.forms import OPTION_PREFIX, args_from_form, field_errors, fields_of
+from jobs import enqueue as queueing
+from jobs import events, lifecycle, uploads
+from jobs import index as job_index
+from jobs.enqueue import QUEUES, REGISTRY_STATES, queue_counts
+from jobs.job import TaskJob
+from jobs.registry import Task, UnknownTaskError, registry
+
+bp = Blueprint("pages", __name__)
+RECENT_SCAN = 200
+RUNS_PER_TASK = 5
+PAGE_SIZE = 25
+LOG_TAIL = 200
+STATUSES = list(Status.__args__)  # type: ignore[attr-defined]
+
+
+@bp.get("/")
+def tasks() -> str:
+    recent, _ = job_index.page(get_redis(), lambda job: True, RECENT_SCAN)
+    runs: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for job in recent:
+        row = summary(job)
+        if len(runs[row["task"]]) < RUNS_PER_TASK:
+            runs[row["task"]].append(row)
+    return render_template("tasks.html", tasks=registry.all(), runs=runs, recent=[summary(job) for job in recent[:10]])
+
+
+@bp.route("/tasks/<name>", methods=["GET", "POST"])
+def task_form(name: str) -> Response | tuple[str, int]:
+    task = _task_or_404(name)
+    fields = fields_of(task.schema())
+    if request.method == "GET":
+        return _render_form(task, fields, {}, {}, None), 200
+    submission = args_from_form(fields, request.form, request.files, _store_upload)
+    errors = submission.errors
+    if not errors:
+        try:
+            job = _submit({"task": task.name, "args": submission.args, **_options(request.form)})
+        except ApiProblem as problem:
+            if problem.status != 422:
+                return _render_form(task, fields, request.form, {}, problem.detail or problem.title), problem.status
+            errors = field_errors(problem.errors or [], fields)
+        else:
+            return redirect(url_for(".job", job_id=job.id), 303)
+    return _render_form(task, fields, request.form, errors, "Some fields need another look."), 422
+
+
+@bp.get("/jobs")
+def history() -> tuple[str, int]:
+    redis = get_redis()
+    filters = {key: value for key, value in request.args.items() if value and key in ("status", "task", "queue")}
+    cursor = request.args.get("cursor") or None
+    problem = None
+    try:
+        query = ListJobsQuery.model_validate({**filters, "cursor": cursor, "limit": PAGE_SIZE})
+    except ValidationError as error:
+        problem = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors(include_url=False))
+        query = ListJobsQuery(limit=PAGE_SIZE)
+    matches = job_filter(query.status, query.task, query.queue)
+    jobs, next_cursor = job_index.page(redis, matches, query.limit, query.cursor)
+    counts = {state: 0 for state in ("queued", *REGISTRY_STATES)}
+    for per_queue in queue_counts(redis).values():
+        for state, count in per_queue.items():
+            counts[state] += count
+    return render_template(
+        "jobs.html",
+        rows=[summary(job) for job in jobs],
+        counts=counts,
+        filters=filters,
+        next_cursor=next_cursor,
+        statuses=STATUSES,
+        queues=QUEUES,
+        tasks=[task.name for task in registry.all()],
+        problem=problem,
+    ), 400 if problem else 200
+
+
+@bp.get("/jobs/<job_id>")
+def job(job_id: str) -> str:
+    redis = get_redis()
+    # The stream position first: anything that happens after it reaches the page as an event.
+    last_event_id = events.last_event_id(redis, job_id)
+    document = job_document(_job_or_404(job_id))
+    lines, dropped = events.read_logs(redis, job_id, LOG_TAIL)
+    artifact = _artifact_of(document)
+    return render_template(
+        "job.html", job=document, lines=lines, dropped=dropped, last_event_id=last_event_id, artifact=artifact
+    )
+
+
+def summary(job: TaskJob) -> dict[str, Any]:
+    """What a row of a job list shows: no result, so no extra round trip per job."""
+    progress = job.meta.get("progress") or {}
+    done, total = progress.get("done"), progress.get("total")
+    status = status_of(job)
+    percent = 100 if status == "finished" else (round(done / total * 100) if done is not None and total else None)
+    return {
+        "id": job.id,
+        "task": task_name(job) or "?",
+        "status": status,
+        "queue": job.origin,
+        "created_at": job.created_at.replace(tzinfo=UTC) if job.created_at else None,
+        "percent": percent,
+    }
+
+
+def _task_or_404(name: str) -> Task:
+    try:
+        return registry.lookup(name)
+    except UnknownTaskError:
+        abort(404, f"No task is named {name!r}.")
+
+
+def _job_or_404(job_id: str) -> TaskJob:
+    try:
+        return lifecycle.fetch(get_redis(), job_id)
+    except Exception:  # noqa: BLE001 - unknown, expired or malformed ids all read as "no such job"
+        abort(404, f"No job has the id {job_id!r} (or it expired).")
+
+
+def _artifact_of(document: dict[str, Any]) -> dict[str, Any] | None:
+    result = document.get("result")
+    if "artifact" not in document["links"] or not isinstance(result, dict):
+        return None
+    described = result.get("artifact") or {}
+    return {**described, "url": document["links"]["artifact"]}
+
+
+def _store_upload(sent: FileStorage) -> str:
+    upload = uploads.Upload(sent.read(), sent.mimetype or "application/octet-stream", sent.filename or "upload.bin")
+    return uploads.store(get_redis(), upload)
+
+
+def _options(form: Any) -> dict[str, Any]:
+    """Queue, delay and start time as the API takes them; unreadable values go through for it to name."""
+    options: dict[str, Any] = {}
+    queue = form.get(f"{OPTION_PREFIX}queue", "")
+    if queue:
+        options["queue"] = queue
+    delay = form.get(f"{OPTION_PREFIX}delay", "").strip()
+    if delay:
+        try:
+            options["delay"] = float(delay)
+        except ValueError:
+            options["delay"] = delay
+    at = form.get(f"{OPTION_PREFIX}at", "").strip()
+    if at:
+        try:
+            options["at"] = datetime.fromisoformat(at).replace(tzinfo=UTC).isoformat()  # the form asks for UTC
+        except ValueError:
+            options["at"] = at
+    return options
+
+
+def _submit(body: dict[str, Any]) -> TaskJob:
+    """Enqueue exactly as POST /api/jobs does: the same validation, backpressure and write."""
+    call = prepare_call(body)
+    backpressure.check([call.queue or call.task.queue])
+    return queueing.submit(get_redis(), call)
+
+
+def _render_form(task: Task, fields: list[Any], values: Any, errors: dict[str, list[str]], message: str | None) -> str:
+    queues: list[str] = list(QueueName.__args__)  # type: ignore[attr-defined]
+    return render_template(
+        "task_form.html",
+        task=task,
+        fields=fields,
+        values=values,
+        errors=errors,
+        message=message,
+        queues=queues,
+        prefix=OPTION_PREFIX,
+        multipart=any(item.kind == "file" for item in fields),
+    )

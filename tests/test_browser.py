@@ -1,0 +1,231 @@
+"""The pages in a real browser: Debian's chromium driven by Playwright, against gunicorn,
+a real worker and the fixture's Redis.
+
+Every page a test visits is checked for Content-Security-Policy violations and script
+errors, and screenshots land in ``test-output/screenshots`` (``docs/`` holds current ones).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from subprocess import Popen
+
+import pytest
+import requests
+from PIL import Image
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+
+from tests.conftest import AUTH, TOKEN
+
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOTS = Path(os.environ.get("OFFLOAD_TEST_OUTPUT", "test-output")) / "screenshots"
+# Headless, offline and quiet: nothing leaves the machine during a test.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-default-apps",
+    "--disable-sync",
+    "--no-first-run",
+    "--metrics-recording-only",
+]
+
+# Answers the tests provoke on purpose (a wrong token, a form with errors); the browser logs them.
+EXPECTED_STATUSES = (401, 422)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"no chromium at {CHROMIUM}: `make test` installs Debian's package (or set CHROMIUM=/path)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser, web_server: str) -> Iterator[Page]:
+    context = browser.new_context(base_url=web_server, viewport={"width": 1200, "height": 860})
+    opened = context.new_page()
+    opened.set_default_timeout(15_000)
+    problems: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        expected = any(f"status of {code} " in message.text for code in EXPECTED_STATUSES)
+        if message.type == "error" and not expected:
+            problems.append(f"{message.text} at {message.location['url']}")
+
+    opened.on("console", on_console)
+    opened.on("pageerror", lambda error: problems.append(f"script error: {error}"))
+    yield opened
+    context.close()
+    assert problems == [], f"the pages logged errors (a CSP violation shows up here too): {problems}"
+
+
+@pytest.fixture
+def api(web_server: str) -> Callable[..., dict]:
+    def call(method: str, path: str, **kwargs: object) -> dict:
+        response = requests.request(method, f"{web_server}{path}", headers=AUTH, timeout=10, **kwargs)
+        response.raise_for_status()
+        return response.json()
+
+    return call
+
+
+def shot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def log_in(page: Page, next_path: str = "/") -> None:
+    page.goto(f"/login?next={next_path}")
+    page.get_by_label("API token or admin password").fill(TOKEN)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"**{next_path}")
+
+
+def test_strangers_are_refused_and_a_wrong_token_says_so(page: Page):
+    page.goto("/jobs")
+    assert page.url.endswith("/login?next=/jobs")
+    page.goto("/rq/")
+    assert page.url.endswith("/login?next=/rq/")
+    page.get_by_label("API token or admin password").fill("not-a-token")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("alert")).to_contain_text("neither an API token nor the admin password")
+    shot(page, "login")
+    page.get_by_label("API token or admin password").fill(TOKEN)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/rq/")
+    expect(page.get_by_text("Queues").first).to_be_visible()  # rq-dashboard, behind the same session
+    shot(page, "dashboard")
+
+
+def test_a_form_shows_errors_beside_fields_then_a_job_runs_live_to_its_result(page: Page, worker: Popen[bytes]):
+    log_in(page)
+    expect(page.get_by_role("link", name="demo.sleep")).to_be_visible()
+    shot(page, "tasks")
+
+    page.goto("/tasks/mail.send")
+    page.get_by_label("To").fill("ada@example.com\nnot-an-address")
+    page.get_by_label("Subject").fill("Hello")
+    page.get_by_label("Body").fill("A note")
+    page.get_by_role("button", name="Run mail.send").click()
+    error = page.locator("#error-to")
+    expect(error).to_have_text("item 2: value is not a valid email address: An email address must have an @-sign.")
+    expect(page.locator('[data-field="to"]')).to_contain_text("item 2")  # beside its own field
+    expect(page.get_by_label("To")).to_have_attribute("aria-invalid", "true")
+    shot(page, "task-form-errors")
+
+    page.goto("/tasks/demo.sleep")
+    page.get_by_label("Seconds", exact=True).fill("3")
+    page.get_by_label("Steps", exact=True).fill("6")
+    page.get_by_role("button", name="Run demo.sleep").click()
+    page.wait_for_url("**/jobs/*")
+    page.evaluate("window.offloadNoReload = true")
+    page.wait_for_function("() => { const v = document.getElementById('progress').value; return v > 0 && v < 100 }")
+    expect(page.locator("#status")).to_have_text("started")
+    expect(page.locator("#progress-message")).to_contain_text("step")
+    shot(page, "job-running")
+    page.wait_for_function("() => document.getElementById('progress').value === 100", timeout=20_000)
+    expect(page.locator("#status")).to_have_text("finished")
+    expect(page.locator("#percent")).to_have_text("100%")
+    expect(page.locator("#result")).to_contain_text('"slept"')
+    expect(page.locator("#log li").first).to_be_visible()
+    assert page.evaluate("window.offloadNoReload") is True  # it all arrived without a reload
+    shot(page, "job-finished")
+
+
+def test_progress_still_arrives_by_polling_without_event_streams(page: Page, worker: Popen[bytes], api):
+    log_in(page)
+    page.add_init_script("delete window.EventSource")
+    job = api("POST", "/api/jobs", json={"task": "demo.sleep", "args": {"seconds": 1.5, "steps": 3}})
+    page.goto(f"/jobs/{job['id']}")
+    expect(page.locator("#live")).to_have_text("updating every second")
+    expect(page.locator("#status")).to_have_text("finished", timeout=20_000)
+    assert page.evaluate("document.getElementById('progress').value") == 100
+
+
+def test_cancel_a_running_job(page: Page, worker: Popen[bytes], api):
+    log_in(page)
+    job = api("POST", "/api/jobs", json={"task": "demo.sleep", "args": {"seconds": 60, "steps": 60}})
+    page.goto(f"/jobs/{job['id']}")
+    expect(page.locator("#status")).to_have_text("started", timeout=20_000)
+    expect(page.get_by_role("button", name="Retry")).to_be_disabled()
+    page.get_by_role("button", name="Cancel").click()
+    expect(page.locator("#status")).to_have_text("stopped", timeout=20_000)
+    expect(page.get_by_role("button", name="Cancel")).to_be_disabled()
+    expect(page.get_by_role("button", name="Retry")).to_be_enabled()
+    assert api("GET", f"/api/jobs/{job['id']}")["status"] == "stopped"
+    shot(page, "job-stopped")
+
+
+def test_retry_a_failed_job_then_delete_it(page: Page, worker: Popen[bytes], api):
+    log_in(page)
+    job = api("POST", "/api/jobs", json={"task": "demo.fail", "args": {"message": "the printer is on fire"}})
+    page.goto(f"/jobs/{job['id']}")
+    expect(page.locator("#status")).to_have_text("failed", timeout=20_000)
+    expect(page.locator("#error-type")).to_have_text("RuntimeError")
+    expect(page.locator("#error-message")).to_have_text("the printer is on fire")
+    page.get_by_text("Traceback", exact=True).click()
+    expect(page.locator("#traceback")).to_contain_text("Traceback (most recent call last)")
+    shot(page, "job-failed")
+    page.get_by_role("button", name="Retry").click()
+    expect(page.locator("#attempts")).to_have_text("2", timeout=20_000)
+    expect(page.locator("#status")).to_have_text("failed")
+    page.get_by_role("button", name="Delete").click()
+    page.wait_for_url("**/jobs")
+    response = requests.get(f"{page.url.rsplit('/jobs', 1)[0]}/api/jobs/{job['id']}", headers=AUTH, timeout=5)
+    assert response.status_code == 404
+
+
+def test_an_uploaded_image_comes_back_as_a_preview(page: Page, worker: Popen[bytes], tmp_path: Path):
+    picture = tmp_path / "square.png"
+    Image.new("RGB", (120, 80), "teal").save(picture)
+    log_in(page)
+    page.goto("/tasks/images.thumbnail")
+    page.get_by_label("Image").set_input_files(str(picture))
+    page.get_by_label("Sizes").fill("48")
+    page.get_by_role("button", name="Run images.thumbnail").click()
+    page.wait_for_url("**/jobs/*")
+    preview = page.locator("img.preview")
+    expect(preview).to_be_visible(timeout=20_000)
+    page.wait_for_function("() => document.querySelector('img.preview').naturalWidth === 48")
+    expect(page.get_by_role("link", name="Download thumbnail-48.png")).to_be_visible()
+    shot(page, "job-image")
+
+
+def test_history_filters_by_status_and_links_to_each_job(page: Page, api, start_worker):
+    for task in ("demo.noop", "demo.noop", "demo.fail"):
+        api("POST", "/api/jobs", json={"task": task})
+    start_worker("--burst").wait(timeout=60)
+    log_in(page, "/jobs")
+    expect(page.locator(".counts")).to_contain_text("failed 1")
+    page.get_by_label("Status", exact=True).select_option("failed")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("#jobs tbody tr")).to_have_count(1)
+    expect(page.locator("#jobs tbody tr")).to_contain_text("demo.fail")
+    shot(page, "history")
+    page.locator("#jobs tbody tr a").first.click()
+    expect(page.locator("#status")).to_have_text("failed")
+
+
+def test_forms_are_labelled_and_usable_from_the_keyboard(page: Page):
+    log_in(page)
+    page.goto("/tasks/webhooks.deliver")
+    unlabelled = page.evaluate(
+        """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+                 .filter((el) => el.labels.length === 0).map((el) => el.name)"""
+    )
+    assert unlabelled == []
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.closest('main') !== null")
+    shot(page, "task-form")
