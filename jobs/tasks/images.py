@@ -72,7 +72,14 @@ def make_thumbnails(data: bytes, sizes: list[int], fmt: str = "png") -> Artifact
 
 @task(timeout=300)
 def thumbnail(
-    image: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$", description="id from POST /api/uploads")],
+    image: Annotated[
+        str,
+        Field(
+            pattern=r"^[0-9a-f]{32}$",
+            description="id from POST /api/uploads",
+            json_schema_extra={"x-upload": "image/*"},  # the task form shows a file input
+        ),
+    ],
     sizes: Annotated[list[Annotated[int, Field(ge=8, le=4096)]], Field(min_length=1, max_length=10)] = [256],  # noqa: B006
     format: Literal["png", "jpeg", "webp"] = "png",
 ) -> Artifact:
