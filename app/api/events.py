@@ -38,7 +38,7 @@ _SLOTS = "offload.stream_slots"
 def job_events(job_id: str) -> Response:
     fetch_job(job_id)
     after = request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or "0"
-    if not _STREAM_ID.match(after):
+    if not _STREAM_ID.fullmatch(after):
         raise field_problem(
             ["header", "Last-Event-ID"], "not a stream id", "Last-Event-ID must be an event id this stream sent"
         )

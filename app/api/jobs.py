@@ -156,7 +156,7 @@ def job_artifact(job_id: str) -> Response:
 
 def fetch_job(job_id: str) -> TaskJob:
     """The job with that id, or a 404 problem."""
-    if _JOB_ID.match(job_id):
+    if _JOB_ID.fullmatch(job_id):
         try:
             return lifecycle.fetch(get_redis(), job_id)
         except NoSuchJobError:
@@ -213,7 +213,7 @@ def _check_parents(parent_ids: list[str]) -> None:
     errors = [
         {"loc": ["depends_on", index], "msg": f"no job with id {parent!r}", "type": "value_error"}
         for index, parent in enumerate(parent_ids)
-        if not _JOB_ID.match(parent) or not TaskJob.exists(parent, connection=redis)
+        if not _JOB_ID.fullmatch(parent) or not TaskJob.exists(parent, connection=redis)
     ]
     if errors:
         raise validation_problem("depends_on names unknown jobs", errors)
