@@ -30,15 +30,28 @@ def _queued_but_nowhere(connection: Redis, scan: int) -> set[str]:
         for job_id in job_ids:
             pipe.hmget(f"rq:job:{job_id}", "status", "origin")
         states = pipe.execute()
-    queued = [(job_id, origin.decode()) for job_id, (status, origin) in zip(job_ids, states, strict=True)
-              if status == b"queued" and origin]  # fmt: skip
-    with connection.pipeline(transaction=False) as pipe:
-        for job_id, origin in queued:
-            pipe.lpos(queue_for(connection, origin).key, job_id)
-        positions = pipe.execute()
-    return {
-        f"{job_id}|{origin}" for (job_id, origin), position in zip(queued, positions, strict=True) if position is None
-    }
+    by_queue: dict[str, list[str]] = {}
+    for job_id, (status, origin) in zip(job_ids, states, strict=True):
+        if status == b"queued" and origin:
+            by_queue.setdefault(origin.decode(), []).append(job_id)
+    missing = set()
+    for origin, candidates in by_queue.items():
+        absent = connection.eval(_ABSENT, 1, queue_for(connection, origin).key, *candidates)
+        missing |= {f"{job_id.decode()}|{origin}" for job_id in absent}
+    return missing
+
+
+# KEYS[1]: a queue; ARGV: job ids. Returns those not in the queue: one pass over the queue,
+# however long it is (a position lookup per job would be quadratic in a backlog).
+_ABSENT = """
+local present = {}
+for _, id in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do present[id] = true end
+local absent = {}
+for _, id in ipairs(ARGV) do
+  if not present[id] then table.insert(absent, id) end
+end
+return absent
+"""
 
 
 def sweep(connection: Redis, confirm_after: float = 10.0, scan: int = 5000) -> list[str]:
