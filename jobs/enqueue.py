@@ -29,8 +29,18 @@ ACTIVE = frozenset({"queued", "scheduled", "deferred", "started", "created"})
 
 
 def queue_for(connection: Redis, name: str) -> Queue:
-    """An RQ queue that stores jobs as JSON and runs them as ``TaskJob``."""
-    return Queue(name, connection=connection, serializer=JSONSerializer, job_class=TaskJob)
+    """An RQ queue that stores jobs as JSON and runs them as ``TaskJob`` (one per connection and name)."""
+    key = (id(connection), name)
+    queue = _queues.get(key)
+    if queue is None or queue.connection is not connection:
+        if len(_queues) >= 64:  # a process has one or two connections; tests make many
+            _queues.clear()
+        queue = _queues[key] = Queue(name, connection=connection, serializer=JSONSerializer, job_class=TaskJob)
+    return queue
+
+
+# Building a Queue resolves its serializer and job class each time: keep them.
+_queues: dict[tuple[int, str], Queue] = {}
 
 
 REGISTRY_STATES = ("started", "scheduled", "deferred", "finished", "failed", "canceled")
@@ -108,8 +118,10 @@ def write(connection: Redis, calls: Sequence[Call]) -> list[TaskJob]:
     if plain:
         with connection.pipeline() as pipe:
             pipe.multi()
-            for call, job in plain:
-                _write_one(connection, pipe, call, job)
+            with metrics.tallied(metrics.Tally()) as tally:  # one increment per task, not per job
+                for call, job in plain:
+                    _write_one(connection, pipe, call, job)
+            tally.write(pipe)
             pipe.execute()
     for call, job in zip(calls, jobs, strict=True):
         if call.depends_on:

@@ -109,6 +109,23 @@ def set_ttl(pipe: Pipeline | Redis, job_id: str, ttl: int) -> None:
             pipe.persist(key)
 
 
+def publish_end(pipe: Pipeline | Redis, job_id: str, status: str, ttl: int) -> None:
+    """The final status event, and everything beside the job set to expire with it: one command."""
+    data = json.dumps({"status": status, "at": time.time()})
+    pipe.eval(_END, len(keys_of(job_id)), *keys_of(job_id), data, ttl, EVENTS_MAXLEN)
+
+
+# KEYS: the events stream first, then the other keys beside the job. ARGV: data, ttl, maxlen.
+_END = """
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'type', 'status', 'data', ARGV[1])
+local ttl = tonumber(ARGV[2])
+for _, key in ipairs(KEYS) do
+  if ttl > 0 then redis.call('EXPIRE', key, ttl) else redis.call('PERSIST', key) end
+end
+return 1
+"""
+
+
 def last_event_id(redis: Redis, job_id: str) -> str:
     """The id of the job's latest event, or ``"0"``: where a reader that saw everything so far resumes."""
     latest = redis.xrevrange(events_key(job_id), count=1)

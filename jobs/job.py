@@ -9,16 +9,36 @@ events (see ``jobs.events``) and captures what the task logs.
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from typing import Any, ClassVar
 
+import rq.serializers
 from pydantic_core import to_jsonable_python
 from redis.client import Pipeline
 from rq.exceptions import DeserializationError
 from rq.job import Job, JobStatus
+from rq.registry import BaseRegistry, FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
 from rq.utils import now
 
 from jobs import artifacts, events, logging_config, logs, metrics
 from jobs.registry import Task, UnknownTaskError, registry
+
+
+class _HasDumpsAndLoads(type):
+    def __instancecheck__(cls, candidate: object) -> bool:
+        return callable(getattr(candidate, "dumps", None)) and callable(getattr(candidate, "loads", None))
+
+
+class _SerializerCheck(metaclass=_HasDumpsAndLoads):
+    """``isinstance(x, Serializer)`` as RQ asks it (has ``dumps`` and ``loads``), without the slow path.
+
+    RQ resolves the serializer each time it builds a job, queue or registry; on Python 3.11 a
+    runtime-checkable Protocol's isinstance costs ~30 µs, a sixth of a worker's time per job.
+    """
+
+
+if sys.version_info < (3, 12):
+    rq.serializers.Serializer = _SerializerCheck  # type: ignore[misc]
 
 
 class ForbiddenJobError(UnknownTaskError):
@@ -27,6 +47,30 @@ class ForbiddenJobError(UnknownTaskError):
 
 class TaskJob(Job):
     """An RQ job whose function must be a registered task."""
+
+    # RQ builds a new registry object on every access, resolving the serializer each time (a
+    # slow Protocol check on Python 3.11); a registry is only a queue name and a connection.
+    _registries: ClassVar[dict[tuple[str, str, int], BaseRegistry]] = {}
+
+    def _registry(self, kind: type[BaseRegistry]) -> Any:
+        key = (kind.__name__, self.origin, id(self.connection))
+        found = self._registries.get(key)
+        if found is None or found.connection is not self.connection:
+            found = kind(self.origin, connection=self.connection, job_class=type(self), serializer=self.serializer)
+            self._registries[key] = found
+        return found
+
+    @property
+    def started_job_registry(self) -> StartedJobRegistry:
+        return self._registry(StartedJobRegistry)
+
+    @property
+    def failed_job_registry(self) -> FailedJobRegistry:
+        return self._registry(FailedJobRegistry)
+
+    @property
+    def finished_job_registry(self) -> FinishedJobRegistry:
+        return self._registry(FinishedJobRegistry)
 
     @property
     def task(self) -> Task:
@@ -55,6 +99,11 @@ class TaskJob(Job):
     @property
     def stopped_callback(self) -> None:
         return self._refuse_callback(self._stopped_callback_name)
+
+    def refuse_callbacks(self) -> None:
+        """Raise ForbiddenJobError if the job carries any RQ callback."""
+        for name in (self._success_callback_name, self._failure_callback_name, self._stopped_callback_name):
+            self._refuse_callback(name)
 
     def _refuse_callback(self, name: str | None) -> None:
         # Offload never sets RQ callbacks; one found in Redis was written by someone else.
@@ -88,22 +137,24 @@ class TaskJob(Job):
     def prepare_for_execution(self, worker_name: str, pipeline: Pipeline) -> None:
         super().prepare_for_execution(worker_name, pipeline)
         events.publish_status(pipeline, self.id, "started", worker=worker_name)
+        self.observe_queue_wait(pipeline)
+
+    def observe_queue_wait(self, pipeline: Pipeline | None = None) -> None:
+        """How long the job waited for a worker (without a pipeline: into the worker's tally)."""
         if self.enqueued_at is not None and self.started_at is not None:
             wait = max(0.0, (self.started_at - self.enqueued_at).total_seconds())
             metrics.observe(pipeline, "job_queue_wait_seconds", self._labels(), wait, metrics.DURATION_BUCKETS)
 
     def _handle_success(self, result_ttl: int, pipeline: Pipeline, *args: Any, **kwargs: Any) -> None:
         super()._handle_success(result_ttl, pipeline, *args, **kwargs)
-        events.publish_status(pipeline, self.id, "finished")
-        events.set_ttl(pipeline, self.id, result_ttl)
-        self._record_end(pipeline, "finished")
+        events.publish_end(pipeline, self.id, "finished", result_ttl)
+        self.record_end("finished", pipeline)
 
     def _handle_failure(self, exc_string: str, pipeline: Pipeline, *args: Any, **kwargs: Any) -> None:
         super()._handle_failure(exc_string, pipeline, *args, **kwargs)
         status = "stopped" if self._status == JobStatus.STOPPED else "failed"
-        events.publish_status(pipeline, self.id, status)
-        events.set_ttl(pipeline, self.id, self.failure_ttl or events.DEFAULT_TTL)
-        self._record_end(pipeline, status)
+        events.publish_end(pipeline, self.id, status, self.failure_ttl or events.DEFAULT_TTL)
+        self.record_end(status, pipeline)
 
     def _labels(self) -> dict[str, str]:
         """Metric labels; a job whose payload cannot be read (a foreign pickle) still gets counted."""
@@ -115,7 +166,8 @@ class TaskJob(Job):
                 name = None
         return {"task": name or "unknown"}
 
-    def _record_end(self, pipeline: Pipeline, status: str) -> None:
+    def record_end(self, status: str, pipeline: Pipeline | None = None) -> None:
+        """Count the job's end and its duration (without a pipeline: into the worker's tally)."""
         labels = self._labels()
         metrics.count(pipeline, "jobs_ended", {**labels, "status": status})
         if self.started_at is not None:

@@ -2,7 +2,8 @@
 
 Lines are buffered and written by a small flusher thread a few times a second, so a
 chatty task costs one Redis round trip per batch, not per line; whatever is buffered
-is written when the task returns or raises.
+is written when the task returns or raises. The thread starts with the first line: a
+task that logs nothing costs nothing here.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import Any, TextIO
 
 from redis import Redis
@@ -34,7 +36,7 @@ class LogSink:
         self._buffer: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"logs-{job_id}", daemon=True)
+        self._thread: threading.Thread | None = None
 
     def add(self, level: str, message: str, logger: str | None = None) -> None:
         encoded = message.encode("utf-8", "replace")
@@ -44,6 +46,9 @@ class LogSink:
         with self._lock:
             self._buffer.append(line)
             full = len(self._buffer) >= MAX_BUFFERED
+            if self._thread is None and not self._stop.is_set():
+                self._thread = threading.Thread(target=self._run, name=f"logs-{self.job_id}", daemon=True)
+                self._thread.start()
         if full:
             self.flush()
 
@@ -61,26 +66,47 @@ class LogSink:
                 self.flush()
 
     def __enter__(self) -> LogSink:
-        self._thread.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
+        with self._lock:
+            self._stop.set()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout=2)
         self.flush()
 
 
+_current_sink: ContextVar[LogSink | None] = ContextVar("offload_log_sink", default=None)
+
+
 class _SinkHandler(logging.Handler):
-    def __init__(self, sink: LogSink) -> None:
+    """One handler per process, installed once: it sends records to the running job's sink."""
+
+    def __init__(self) -> None:
         super().__init__(logging.DEBUG)
-        self.sink = sink
         self.setFormatter(logging.Formatter("%(message)s"))
 
     def emit(self, record: logging.LogRecord) -> None:
+        sink = _current_sink.get()
+        if sink is None:
+            return
         try:
-            self.sink.add(record.levelname, self.format(record), record.name)
+            sink.add(record.levelname, self.format(record), record.name)
         except Exception:  # logging must never raise into the task
             self.handleError(record)
+
+
+_handler: _SinkHandler | None = None
+
+
+def _installed_handler(level: int) -> _SinkHandler:
+    global _handler
+    if _handler is None:
+        _handler = _SinkHandler()
+        logging.getLogger().addHandler(_handler)
+    _handler.setLevel(level)
+    return _handler
 
 
 class _LineWriter(io.TextIOBase):
@@ -115,9 +141,8 @@ def capture(connection: Redis, job_id: str, ttl: int | None, level: int = loggin
     root = logging.getLogger()
     previous_level = root.level
     with LogSink(connection, job_id, ttl) as sink:
-        handler = _SinkHandler(sink)
-        handler.setLevel(level)
-        root.addHandler(handler)
+        _installed_handler(level)
+        token = _current_sink.set(sink)
         if root.level > level or root.level == logging.NOTSET:
             root.setLevel(level)
         stdout = _LineWriter(sink, "STDOUT", sys.stdout)
@@ -128,5 +153,5 @@ def capture(connection: Redis, job_id: str, ttl: int | None, level: int = loggin
         finally:
             stdout.close_line()
             stderr.close_line()
-            root.removeHandler(handler)
+            _current_sink.reset(token)
             root.setLevel(previous_level)

@@ -8,9 +8,13 @@ count, and turned into Prometheus metrics when /metrics is read.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
 
 from redis import Redis
 from redis.client import Pipeline
@@ -20,21 +24,70 @@ DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 
 
+class Tally:
+    """Metric updates added up in memory, written as one increment per field."""
+
+    def __init__(self) -> None:
+        self.increments: Counter[tuple[str, str]] = Counter()
+        self.sums: Counter[tuple[str, str]] = Counter()
+
+    def write(self, pipe: Pipeline | Redis) -> None:
+        for (key, field), amount in self.increments.items():
+            pipe.hincrby(key, field, amount)
+        for (key, field), amount in self.sums.items():
+            pipe.hincrbyfloat(key, field, amount)
+        self.increments.clear()
+        self.sums.clear()
+
+
+_tally: ContextVar[Tally | None] = ContextVar("offload_metrics_tally", default=None)
+
+
+@contextlib.contextmanager
+def tallied(tally: Tally) -> Iterator[Tally]:
+    """Within this block, updates add up in ``tally`` (a worker writes them with its next batch)."""
+    token = _tally.set(tally)
+    try:
+        yield tally
+    finally:
+        _tally.reset(token)
+
+
 def _labels(labels: dict[str, str]) -> str:
-    return json.dumps(labels, sort_keys=True, separators=(",", ":"))
+    return _encoded(tuple(sorted(labels.items())))
 
 
-def count(pipe: Pipeline | Redis, name: str, labels: dict[str, str], amount: int = 1) -> None:
-    pipe.hincrby(f"{PREFIX}:counter:{name}", _labels(labels), amount)
+@functools.lru_cache(maxsize=4096)
+def _encoded(items: tuple[tuple[str, str], ...]) -> str:
+    return json.dumps(dict(items), separators=(",", ":"))
+
+
+def count(pipe: Pipeline | Redis | None, name: str, labels: dict[str, str], amount: int = 1) -> None:
+    key, field = f"{PREFIX}:counter:{name}", _labels(labels)
+    tally = _tally.get()
+    if tally is not None:
+        tally.increments[key, field] += amount
+    elif pipe is not None:
+        pipe.hincrby(key, field, amount)
+    else:
+        raise RuntimeError("metrics.count needs a pipeline outside metrics.tallied()")
 
 
 def observe(
-    pipe: Pipeline | Redis, name: str, labels: dict[str, str], value: float, buckets: tuple[float, ...]
+    pipe: Pipeline | Redis | None, name: str, labels: dict[str, str], value: float, buckets: tuple[float, ...]
 ) -> None:
     """Add one observation to a histogram: its bucket (made cumulative when read), sum and count."""
     key, label = f"{PREFIX}:histogram:{name}", _labels(labels)
     index = bisect_left(buckets, value)
     bound = "+Inf" if index == len(buckets) else repr(buckets[index])
+    tally = _tally.get()
+    if tally is not None:
+        tally.increments[key, f"{label}|{bound}"] += 1
+        tally.increments[key, f"{label}|count"] += 1
+        tally.sums[key, f"{label}|sum"] += value
+        return
+    if pipe is None:
+        raise RuntimeError("metrics.observe needs a pipeline outside metrics.tallied()")
     pipe.hincrby(key, f"{label}|{bound}", 1)
     pipe.hincrbyfloat(key, f"{label}|sum", value)
     pipe.hincrby(key, f"{label}|count", 1)
