@@ -87,6 +87,8 @@ class Task:
     cron: str | None = None
     every: int | None = None
     unique_on: tuple[str, ...] = ()
+    # Run in a forked work-horse of its own rather than in the worker process.
+    isolated: bool = False
 
     @property
     def schedule(self) -> str | None:
@@ -226,8 +228,13 @@ def task(
     cron: str | None = None,
     every: int | None = None,
     unique_on: tuple[str, ...] | list[str] = (),
+    isolated: bool = False,
 ) -> Any:
     """Mark a function as a task. Usable bare (``@task``) or with options.
+
+    ``isolated=True`` runs each job in a forked process of its own (for code that may
+    crash the interpreter, leak memory or block signals in C); other tasks run in the
+    worker process, which is far cheaper per job.
 
     The function is returned unchanged, so it can still be called directly.
     """
@@ -264,6 +271,7 @@ def task(
             cron=cron,
             every=every,
             unique_on=tuple(unique_on),
+            isolated=isolated,
         )
         registry.add(task_)
         fn.__offload_task__ = task_  # type: ignore[attr-defined]

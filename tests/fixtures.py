@@ -63,6 +63,12 @@ def hold(pid_file: str, release_file: str, timeout: float = 30) -> str:
     return "released"
 
 
+@task(isolated=True)
+def hold_isolated(pid_file: str, release_file: str, timeout: float = 30) -> str:
+    """``hold`` in a work-horse of its own (an isolated task)."""
+    return hold(pid_file, release_file, timeout)
+
+
 log = logging.getLogger("tests.fixtures")
 
 

@@ -30,9 +30,11 @@ def wait_status(client: FlaskClient, job_id: str, status: str, timeout: float = 
     )
 
 
-def hold_job(client: FlaskClient, tmp_path: Path, name: str = "hold") -> tuple[str, Path, Path]:
+def hold_job(
+    client: FlaskClient, tmp_path: Path, name: str = "hold", task: str = "tests.fixtures.hold"
+) -> tuple[str, Path, Path]:
     pid_file, release = tmp_path / f"{name}.pid", tmp_path / f"{name}.release"
-    job_id = enqueue(client, "tests.fixtures.hold", pid_file=str(pid_file), release_file=str(release))
+    job_id = enqueue(client, task, pid_file=str(pid_file), release_file=str(release))
     return job_id, pid_file, release
 
 
@@ -101,14 +103,25 @@ def test_cancel_a_scheduled_job_keeps_it_from_running(client: FlaskClient, redis
     assert redis_conn.zcard("rq:scheduled:high") == 0
 
 
-def test_cancel_a_running_job_stops_its_process(client: FlaskClient, worker, tmp_path: Path):
+def test_cancel_a_running_job_interrupts_it_and_the_worker_goes_on(client: FlaskClient, worker, tmp_path: Path):
     job_id, pid_file, _release = hold_job(client, tmp_path)
+    runner = int(wait_for(lambda: pid_file.exists() and pid_file.read_text(), message="the job to start"))
+    assert runner == worker.pid  # a plain task runs in the worker process
+    assert client.post(f"/api/jobs/{job_id}/cancel", headers=AUTH).status_code == 202
+    stopped = wait_status(client, job_id, "stopped")
+    assert stopped["ended_at"]
+    assert client.post(f"/api/jobs/{job_id}/cancel", headers=AUTH).status_code == 409
+    assert wait_status(client, enqueue(client, "tests.fixtures.add", a=1, b=2), "finished")["result"] == 3
+
+
+def test_cancel_a_running_isolated_job_stops_its_process(client: FlaskClient, worker, tmp_path: Path):
+    job_id, pid_file, _release = hold_job(client, tmp_path, task="tests.fixtures.hold_isolated")
     horse = int(wait_for(lambda: pid_file.exists() and pid_file.read_text(), message="the job to start"))
+    assert horse != worker.pid
     assert client.post(f"/api/jobs/{job_id}/cancel", headers=AUTH).status_code == 202
     stopped = wait_status(client, job_id, "stopped")
     assert stopped["ended_at"]
     wait_for(lambda: not pid_alive(horse), message="the work-horse to be gone")
-    assert client.post(f"/api/jobs/{job_id}/cancel", headers=AUTH).status_code == 409
 
 
 def test_retry_runs_a_failed_job_again(client: FlaskClient, worker, tmp_path: Path):

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_a_killed_work_horse_fails_its_job_with_the_reason(client: FlaskClient, worker, tmp_path: Path):
-    job_id, pid_file, _release = hold_job(client, tmp_path)
+    job_id, pid_file, _release = hold_job(client, tmp_path, task="tests.fixtures.hold_isolated")
     horse = int(wait_for(lambda: pid_file.exists() and pid_file.read_text(), message="the job to start"))
     os.kill(horse, signal.SIGKILL)  # the OOM killer's way
     failed = wait_status(client, job_id, "failed")

@@ -148,7 +148,7 @@ def test_high_priority_jobs_are_taken_first(client: FlaskClient, start_worker: C
 
 def test_the_work_horse_dies_with_its_worker(client: FlaskClient, worker, tmp_path: Path):
     pid_file, release = tmp_path / "pid", tmp_path / "release"
-    enqueue(client, "tests.fixtures.hold", pid_file=str(pid_file), release_file=str(release))
+    enqueue(client, "tests.fixtures.hold_isolated", pid_file=str(pid_file), release_file=str(release))
     horse = int(wait_for(lambda: pid_file.exists() and pid_file.read_text(), message="the horse to start"))
     assert horse != worker.pid and pid_alive(horse)
     os.kill(worker.pid, signal.SIGKILL)

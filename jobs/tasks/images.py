@@ -70,7 +70,8 @@ def make_thumbnails(data: bytes, sizes: list[int], fmt: str = "png") -> Artifact
     return Artifact(archive.getvalue(), "application/zip", "thumbnails.zip")
 
 
-@task(timeout=300)
+# Decoding untrusted images is C code that may crash or balloon: each job gets its own process.
+@task(timeout=300, isolated=True)
 def thumbnail(
     image: Annotated[
         str,
