@@ -3,11 +3,14 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-# The browser tests drive Debian's chromium (never a downloaded browser); installed when missing.
+# The browser tests drive Debian's chromium (never a downloaded browser), the benchmark's HTTP
+# rows use wrk: both come from Debian's packages, installed when missing.
 CHROMIUM ?= /usr/bin/chromium
+WRK ?= /usr/bin/wrk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_INSTALL = $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q
 
-.PHONY: run test lint format clean
+.PHONY: run test bench lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,18 +24,21 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(VENV)/.runtime $@
 
-$(CHROMIUM):
-	@echo "Installing Debian's chromium for the browser tests"
-	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium \
-		|| ($(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
+$(CHROMIUM) $(WRK):
+	@echo "Installing Debian's $(notdir $@)"
+	$(APT_INSTALL) $(notdir $@) || ($(SUDO) apt-get update -q && $(APT_INSTALL) $(notdir $@))
 
 ## run: start web + worker (+ an embedded Valkey when REDIS_URL is unset); Ctrl-C stops all
 run: $(VENV)/.runtime
 	$(BIN)/python scripts/run.py
 
 ## test: install the dev requirements and run the whole test suite
-test: $(VENV)/.dev $(CHROMIUM)
+test: $(VENV)/.dev $(CHROMIUM) $(WRK)
 	CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest
+
+## bench: the benchmark suite (one table; PEERS=1 adds Celery and Dramatiq, ARGS="--smoke" for a quick run)
+bench: $(VENV)/.dev $(WRK)
+	$(BIN)/python -m scripts.bench $(if $(PEERS),--peers) $(ARGS)
 
 ## lint: ruff's checks and formatting
 lint: $(VENV)/.dev

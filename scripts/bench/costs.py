@@ -1,0 +1,153 @@
+"""What one job costs: pickup latency, Redis commands and memory, and a worker's memory over time."""
+
+from __future__ import annotations
+
+import time
+
+import requests
+from rq.serializers import JSONSerializer
+
+from jobs import enqueue as queueing
+from jobs.job import TaskJob
+from scripts.bench.common import (
+    AUTH,
+    Bench,
+    Row,
+    offload_workers,
+    percentile,
+    process_rss_mb,
+    start,
+    stop,
+    wait_for,
+    web_server,
+)
+from scripts.bench.drain import QUEUES, fill, rq_worker
+from scripts.bench.tasks import RESULT_TTL
+from scripts.procfile import procfile_command
+
+BENCH_TASKS = {"OFFLOAD_TASK_MODULES": "scripts.bench.tasks"}
+
+
+def pickup(bench: Bench, jobs: int) -> None:
+    """Enqueue → the task starts, one job at a time with idle workers (RQ's own timestamps)."""
+    for name, (settings, argv) in {
+        "Offload (Procfile worker)": procfile_command("worker"),
+        "RQ Worker (fork per job)": rq_worker("rq.worker.Worker"),
+    }.items():
+        bench.flush()
+        processes = [start(argv, bench.env(**settings), bench.scratch / f"pickup-{i}.log") for i in range(2)]
+        try:
+            waits = _pickup_waits(bench, jobs)
+        finally:
+            for process in processes:
+                stop(process)
+        bench.add(
+            Row(
+                "pickup",
+                f"enqueue → start p50 / p99, {name}, idle",
+                f"{percentile(waits, 0.5):.2f} / {percentile(waits, 0.99):.2f} ms",
+                note=f"{jobs} jobs one at a time",
+            )
+        )
+
+
+def _pickup_waits(bench: Bench, jobs: int) -> list[float]:
+    connection = bench.redis()
+    wait_for(lambda: connection.scard("rq:workers") >= 2, what="workers")
+    time.sleep(0.5)
+    waits = []
+    for _ in range(jobs):
+        job = queueing.enqueue(connection, "demo.noop")
+        wait_for(lambda key=job.key: connection.hget(key, "status") == b"finished", what="a job to finish")
+        job = TaskJob.fetch(job.id, connection=connection, serializer=JSONSerializer)
+        waits.append((job.started_at - job.enqueued_at).total_seconds() * 1000)
+        time.sleep(0.02)  # the worker is back waiting before the next one
+    connection.close()
+    return waits
+
+
+def redis_costs(bench: Bench, jobs: int) -> None:
+    """Commands per job (INFO commandstats) to enqueue and to process; memory per job over its life."""
+    bench.flush()
+    connection = bench.redis()
+    with web_server(bench) as base:
+        session = requests.Session()
+        calls = 200
+        connection.config_resetstat()
+        for _ in range(calls):
+            session.post(f"{base}/api/jobs", json={"task": "demo.noop"}, headers=AUTH, timeout=10).raise_for_status()
+        per_request = _commands(connection) / calls
+    bench.flush()
+    fill(bench, jobs, "bench.short_lived")
+    connection.config_resetstat()
+    with offload_workers(bench, 2, **BENCH_TASKS):
+        wait_for(lambda: _finished(connection) >= jobs, timeout=300, what="the jobs to finish")
+        per_job = _commands(connection) / jobs
+    bench.add(
+        Row("redis", "commands per POST /api/jobs", f"{per_request:.1f}", note="auth, limits, backpressure, write"),
+        Row("redis", "commands per job processed (Offload worker)", f"{per_job:.1f}", note="inside scripts included"),
+    )
+
+    bench.flush()
+    empty = _memory(connection)
+    fill(bench, jobs, "bench.short_lived")
+    queued = _memory(connection)
+    with offload_workers(bench, 2, **BENCH_TASKS):
+        wait_for(lambda: _finished(connection) >= jobs, timeout=300, what="the jobs to finish")
+        finished = _memory(connection)
+        time.sleep(RESULT_TTL + 1)
+        for key in connection.scan_iter(count=1000):  # expire lazily-expired keys now
+            connection.exists(key)
+        expired = _memory(connection)
+    connection.close()
+    bench.add(
+        Row("redis", "memory per queued job", f"{(queued - empty) / jobs:,.0f} B"),
+        Row("redis", "memory per finished job (result kept)", f"{(finished - empty) / jobs:,.0f} B"),
+        Row(
+            "redis",
+            f"memory per job after its result TTL ({RESULT_TTL} s)",
+            f"{(expired - empty) / jobs:,.0f} B",
+            note="index and registry entries go at the next listing / cleanup",
+        ),
+    )
+
+
+def worker_memory(bench: Bench, jobs: int) -> None:
+    """One Offload worker through ``jobs`` jobs: its RSS after 10 % of them and at the end."""
+    bench.flush()
+    fill(bench, jobs)
+    connection = bench.redis()
+    samples: list[tuple[int, float]] = []
+    with offload_workers(bench, 1) as (process,):
+        while True:
+            done = _finished(connection)
+            samples.append((done, process_rss_mb(process.pid)))
+            if done >= jobs:
+                break
+            time.sleep(0.25)
+    connection.close()
+    warm = next(rss for done, rss in samples if done >= jobs // 10)
+    end = samples[-1][1]
+    peak = max(rss for _, rss in samples)
+    bench.add(
+        Row(
+            "worker memory",
+            f"one Offload worker, RSS after {jobs // 10:,} and after {jobs:,} jobs",
+            f"{warm:.1f} → {end:.1f} MB",
+            f"{end - warm:+.1f} MB",
+            f"peak {peak:.1f} MB",
+        )
+    )
+
+
+def _commands(connection: object) -> int:
+    stats = connection.info("commandstats")  # type: ignore[attr-defined]
+    return sum(value["calls"] for name, value in stats.items() if "config" not in name and "info" not in name)
+
+
+def _memory(connection: object) -> int:
+    return int(connection.info("memory")["used_memory"])  # type: ignore[attr-defined]
+
+
+def _finished(connection: object) -> int:
+    return sum(connection.zcard(f"rq:finished:{name}") for name in QUEUES)  # type: ignore[attr-defined]

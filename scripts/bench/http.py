@@ -1,0 +1,132 @@
+"""HTTP: enqueueing through the API next to a hello-world route, batches, and what background
+work does to the web's latency (Offload's workers vs a thread in the web process)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import requests
+
+from scripts.bench.common import AUTH, Bench, Load, Row, offload_workers, percentile, ratio, spread, web_server, wrk
+
+CONCURRENCY = (1, 8, 32)
+BATCH_SIZE = 1000
+
+
+def enqueue(bench: Bench, seconds: float) -> None:
+    """POST /api/jobs and GET /hello on the same gunicorn, at each concurrency, alternating."""
+    body = json.dumps({"task": "demo.noop"})
+    with web_server(bench) as base:
+        wrk(f"{base}/hello", 8, 1, bench.scratch)  # warm both gunicorn processes
+        for connections in CONCURRENCY:
+            jobs: list[Load] = []
+            hello: list[Load] = []
+            for _ in range(bench.repeat):
+                bench.flush()
+                jobs.append(wrk(f"{base}/api/jobs", connections, seconds, bench.scratch, "POST", body))
+                hello.append(wrk(f"{base}/hello", connections, seconds, bench.scratch))
+            _rows(bench, f"POST /api/jobs, c={connections}", jobs, hello)
+            _rows(bench, f"GET /hello (baseline), c={connections}", hello, None)
+        with bench.redis() as connection:
+            assert connection.llen("rq:queue:high") > 0, "the enqueue load wrote no job"
+
+
+def batch(bench: Bench, seconds: float) -> None:
+    """POST /api/jobs/batch with BATCH_SIZE jobs per request."""
+    body = json.dumps([{"task": "demo.noop"}] * BATCH_SIZE)
+    with web_server(bench, MAX_CONTENT_LENGTH=str(4 * 1024 * 1024)) as base:
+        loads = []
+        for _ in range(bench.repeat):
+            bench.flush()
+            loads.append(wrk(f"{base}/api/jobs/batch", 2, seconds, bench.scratch, "POST", body))
+        rates = [load.requests_per_second * BATCH_SIZE for load in loads]
+        p50 = [load.p50_ms for load in loads]
+        errors = sum(load.errors for load in loads)
+        bench.add(
+            Row(
+                "http",
+                f"POST /api/jobs/batch ({BATCH_SIZE:,} jobs each), c=2",
+                spread(rates, " jobs/s"),
+                note=f"p50 {spread(p50, ' ms', 1)} per request; {errors} errors",
+            )
+        )
+
+
+def _rows(bench: Bench, name: str, loads: list[Load], baseline: list[Load] | None) -> None:
+    rates = [load.requests_per_second for load in loads]
+    middle = sorted(rates)[len(rates) // 2]
+    versus = ""
+    if baseline:
+        base_rates = sorted(load.requests_per_second for load in baseline)
+        versus = f"{ratio(middle, base_rates[len(base_rates) // 2])} hello"
+    errors = sum(load.errors for load in loads)
+    bench.add(
+        Row(
+            "http",
+            name,
+            spread(rates, " req/s"),
+            versus,
+            f"p50 {spread([x.p50_ms for x in loads], ' ms', 2)}, p99 {spread([x.p99_ms for x in loads], ' ms', 2)}"
+            + (f"; {errors} errors" if errors else ""),
+        )
+    )
+
+
+def healthz_under_load(bench: Bench, seconds: float, burn_seconds: float = 1.0) -> None:
+    """/healthz latency idle, then while two workers burn CPU, for Offload and for the naive app."""
+    results: dict[str, Load] = {}
+    with web_server(bench) as base:
+        results["Offload, idle"] = _healthz(bench, base, seconds)
+        with offload_workers(bench, 2):
+            jobs = int(2 * (seconds + 4) / burn_seconds) + 4
+            for _ in range(jobs):
+                requests.post(
+                    f"{base}/api/jobs",
+                    json={"task": "demo.cpu_burn", "args": {"seconds": burn_seconds}},
+                    headers=AUTH,
+                    timeout=10,
+                ).raise_for_status()
+            time.sleep(1)  # both workers busy
+            results["Offload, 2 workers burning CPU"] = _healthz(bench, base, seconds)
+    naive = "scripts.bench.naive:create_naive_app()"
+    with web_server(bench, app=naive, GUNICORN_CMD_ARGS="--worker-class gthread --threads 4") as base:
+        results["thread in the web process, idle"] = _healthz(bench, base, seconds)
+        for _ in range(2):
+            requests.post(f"{base}/work", params={"seconds": seconds + 4}, timeout=10).raise_for_status()
+        time.sleep(1)
+        results["thread in the web process, 2 threads burning CPU"] = _healthz(bench, base, seconds)
+    for idle_name, busy_name in (
+        ("Offload, idle", "Offload, 2 workers burning CPU"),
+        ("thread in the web process, idle", "thread in the web process, 2 threads burning CPU"),
+    ):
+        idle, busy = results[idle_name], results[busy_name]
+        for name, load in ((idle_name, idle), (busy_name, busy)):
+            bench.add(
+                Row(
+                    "web under load",
+                    f"GET /healthz p50 / p99, {name}",
+                    f"{load.p50_ms:.2f} / {load.p99_ms:.2f} ms",
+                    f"p99 {ratio(load.p99_ms, idle.p99_ms)} idle" if load is busy else "",
+                    f"{len_note(load)}",
+                )
+            )
+
+
+def len_note(load: Load) -> str:
+    return f"one client, a request every 5 ms ({load.requests_per_second:,.0f} req/s)"
+
+
+def _healthz(bench: Bench, base: str, seconds: float, pause: float = 0.005) -> Load:
+    """One client, a request every few milliseconds: latency as a user or a health check sees it,
+    without the queueing a saturating load generator would add."""
+    samples = []
+    session = requests.Session()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        began = time.perf_counter()
+        session.get(f"{base}/healthz", timeout=10).raise_for_status()
+        samples.append((time.perf_counter() - began) * 1000)
+        time.sleep(pause)
+    session.close()
+    return Load(len(samples) / seconds, percentile(samples, 0.5), percentile(samples, 0.99), 0)
