@@ -22,6 +22,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+STREAM_NODE_MAX_BYTES = 512
+
+
 class EmbeddedRedis:
     """One valkey-server process; ``start()``/``stop()`` may be called again on the same port."""
 
@@ -65,6 +68,9 @@ class EmbeddedRedis:
             "--protected-mode", "yes",
             "--loglevel", "warning",
             "--logfile", str(self.data_dir / "valkey.log"),
+            # Each job has a small event stream; the default 4 KB node is allocated whole for
+            # the first entry, 512 bytes holds a job's usual events (see README, Redis memory).
+            "--stream-node-max-bytes", str(STREAM_NODE_MAX_BYTES),
             *persistence,
             *(["--requirepass", self.password] if self.password else []),
         ]  # fmt: skip

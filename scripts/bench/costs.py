@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import redis
 import requests
 from rq.serializers import JSONSerializer
 
@@ -23,6 +24,7 @@ from scripts.bench.common import (
 )
 from scripts.bench.drain import QUEUES, fill, rq_worker
 from scripts.bench.tasks import RESULT_TTL
+from scripts.embedded_redis import STREAM_NODE_MAX_BYTES
 from scripts.procfile import procfile_command
 
 BENCH_TASKS = {"OFFLOAD_TASK_MODULES": "scripts.bench.tasks"}
@@ -88,7 +90,26 @@ def redis_costs(bench: Bench, jobs: int) -> None:
         Row("redis", "commands per job processed (Offload worker)", f"{per_job:.1f}", note="inside scripts included"),
     )
 
+    for node_bytes in (4096, STREAM_NODE_MAX_BYTES):
+        connection.config_set("stream-node-max-bytes", node_bytes)
+        queued, finished, expired = _memory_per_job(bench, connection, jobs)
+        setting = f"stream-node-max-bytes {node_bytes}" + (" (Redis default)" if node_bytes == 4096 else "")
+        bench.add(
+            Row("redis", f"memory per queued job, {setting}", f"{queued:,.0f} B"),
+            Row("redis", f"memory per finished job (result kept), {setting}", f"{finished:,.0f} B"),
+            Row(
+                "redis",
+                f"memory per job after its result TTL ({RESULT_TTL} s), {setting}",
+                f"{expired:,.0f} B",
+                note="index and registry entries go at the next listing / cleanup",
+            ),
+        )
+    connection.close()
+
+
+def _memory_per_job(bench: Bench, connection: redis.Redis, jobs: int) -> tuple[float, float, float]:
     bench.flush()
+    time.sleep(0.5)
     empty = _memory(connection)
     fill(bench, jobs, "bench.short_lived")
     queued = _memory(connection)
@@ -99,17 +120,7 @@ def redis_costs(bench: Bench, jobs: int) -> None:
         for key in connection.scan_iter(count=1000):  # expire lazily-expired keys now
             connection.exists(key)
         expired = _memory(connection)
-    connection.close()
-    bench.add(
-        Row("redis", "memory per queued job", f"{(queued - empty) / jobs:,.0f} B"),
-        Row("redis", "memory per finished job (result kept)", f"{(finished - empty) / jobs:,.0f} B"),
-        Row(
-            "redis",
-            f"memory per job after its result TTL ({RESULT_TTL} s)",
-            f"{(expired - empty) / jobs:,.0f} B",
-            note="index and registry entries go at the next listing / cleanup",
-        ),
-    )
+    return (queued - empty) / jobs, (finished - empty) / jobs, (expired - empty) / jobs
 
 
 def worker_memory(bench: Bench, jobs: int) -> None:

@@ -43,9 +43,13 @@ def fill(bench: Bench, jobs: int, task: str = "demo.noop") -> None:
 
 
 def rq_worker(worker_class: str) -> tuple[dict[str, str], list[str]]:
-    """RQ's own ``rq worker`` with its own job class and defaults, reading JSON like Offload's jobs."""
+    """RQ's own ``rq worker`` with its own job class and defaults, reading JSON like Offload's jobs.
+
+    ``--config jobs.settings`` imports the task modules once in the worker, as an RQ user's
+    settings module would; without it every forked work-horse would import them again.
+    """
     rq = str(Path(sys.executable).parent / "rq")
-    return {}, [rq, "worker", "--serializer", "json", "--worker-class", worker_class, *QUEUES]
+    return {}, [rq, "worker", "--config", "jobs.settings", "--serializer", "json", "--worker-class", worker_class]
 
 
 def drain_rq(bench: Bench, jobs: int, settings: dict[str, str], argv: list[str]) -> Drain:

@@ -4,6 +4,7 @@ work does to the web's latency (Offload's workers vs a thread in the web process
 from __future__ import annotations
 
 import json
+import statistics
 import time
 
 import requests
@@ -74,41 +75,49 @@ def _rows(bench: Bench, name: str, loads: list[Load], baseline: list[Load] | Non
 
 
 def healthz_under_load(bench: Bench, seconds: float, burn_seconds: float = 1.0) -> None:
-    """/healthz latency idle, then while two workers burn CPU, for Offload and for the naive app."""
-    results: dict[str, Load] = {}
-    with web_server(bench) as base:
-        results["Offload, idle"] = _healthz(bench, base, seconds)
-        with offload_workers(bench, 2):
-            jobs = int(2 * (seconds + 4) / burn_seconds) + 4
-            for _ in range(jobs):
-                requests.post(
-                    f"{base}/api/jobs",
-                    json={"task": "demo.cpu_burn", "args": {"seconds": burn_seconds}},
-                    headers=AUTH,
-                    timeout=10,
-                ).raise_for_status()
-            time.sleep(1)  # both workers busy
-            results["Offload, 2 workers burning CPU"] = _healthz(bench, base, seconds)
-    naive = "scripts.bench.naive:create_naive_app()"
-    with web_server(bench, app=naive, GUNICORN_CMD_ARGS="--worker-class gthread --threads 4") as base:
-        results["thread in the web process, idle"] = _healthz(bench, base, seconds)
-        for _ in range(2):
-            requests.post(f"{base}/work", params={"seconds": seconds + 4}, timeout=10).raise_for_status()
-        time.sleep(1)
-        results["thread in the web process, 2 threads burning CPU"] = _healthz(bench, base, seconds)
+    """/healthz latency idle, then while two workers burn CPU, for Offload and for the naive app.
+
+    Each figure is the median over ``bench.repeat`` rounds (a p99 of one round is noisy).
+    """
+    results: dict[str, list[Load]] = {}
+    for _ in range(bench.repeat):
+        with web_server(bench) as base:
+            results.setdefault("Offload, idle", []).append(_healthz(bench, base, seconds))
+            with offload_workers(bench, 2):
+                for _ in range(int(2 * (seconds + 4) / burn_seconds) + 4):
+                    requests.post(
+                        f"{base}/api/jobs",
+                        json={"task": "demo.cpu_burn", "args": {"seconds": burn_seconds}},
+                        headers=AUTH,
+                        timeout=10,
+                    ).raise_for_status()
+                time.sleep(1)  # both workers busy
+                results.setdefault("Offload, 2 workers burning CPU", []).append(_healthz(bench, base, seconds))
+        bench.flush()
+        naive = "scripts.bench.naive:create_naive_app()"
+        with web_server(bench, app=naive, GUNICORN_CMD_ARGS="--worker-class gthread --threads 4") as base:
+            results.setdefault("thread in the web process, idle", []).append(_healthz(bench, base, seconds))
+            for _ in range(2):
+                requests.post(f"{base}/work", params={"seconds": seconds + 4}, timeout=10).raise_for_status()
+            time.sleep(1)
+            busy = _healthz(bench, base, seconds)
+            results.setdefault("thread in the web process, 2 threads burning CPU", []).append(busy)
+            time.sleep(4)  # the threads finish before the next round
     for idle_name, busy_name in (
         ("Offload, idle", "Offload, 2 workers burning CPU"),
         ("thread in the web process, idle", "thread in the web process, 2 threads burning CPU"),
     ):
-        idle, busy = results[idle_name], results[busy_name]
-        for name, load in ((idle_name, idle), (busy_name, busy)):
+        idle_p99 = statistics.median(load.p99_ms for load in results[idle_name])
+        for name in (idle_name, busy_name):
+            loads = results[name]
+            p99 = statistics.median(load.p99_ms for load in loads)
             bench.add(
                 Row(
                     "web under load",
                     f"GET /healthz p50 / p99, {name}",
-                    f"{load.p50_ms:.2f} / {load.p99_ms:.2f} ms",
-                    f"p99 {ratio(load.p99_ms, idle.p99_ms)} idle" if load is busy else "",
-                    f"{len_note(load)}",
+                    f"{statistics.median(x.p50_ms for x in loads):.2f} / {p99:.2f} ms",
+                    f"p99 {ratio(p99, idle_p99)} idle" if name == busy_name else "",
+                    f"p99 of each round {', '.join(f'{x.p99_ms:.1f}' for x in loads)} ms; {len_note(loads[0])}",
                 )
             )
 
