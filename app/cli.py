@@ -173,6 +173,7 @@ def doctor_command(as_json: bool) -> None:
             "tasks": len(registry.all()),
         },
         "problems": [],
+        "advice": [],
     }
     try:
         info = get_redis().info()
@@ -184,6 +185,12 @@ def doctor_command(as_json: bool) -> None:
         if info.get("maxmemory_policy") not in (None, "noeviction"):
             report["problems"].append(
                 f"Redis evicts keys under memory pressure ({info['maxmemory_policy']}): jobs can vanish; use noeviction"
+            )
+        node_bytes = _stream_node_max_bytes()
+        if node_bytes > 1024:
+            report["advice"].append(
+                f"stream-node-max-bytes is {node_bytes}: set 512 and each job's event and result streams take"
+                " about a quarter of the memory (README, Redis)"
             )
         body, _status = readyz()
         report["queues"] = body.get("queues", {})
@@ -206,8 +213,19 @@ def doctor_command(as_json: bool) -> None:
         click.echo("problems:" if report["problems"] else "no problems found")
         for problem in report["problems"]:
             click.echo(f"  - {problem}")
+        for advice in report["advice"]:
+            click.echo(f"advice: {advice}")
     if report["problems"]:
         raise SystemExit(1)
+
+
+def _stream_node_max_bytes() -> int:
+    """The server's stream node size; 0 when it may not be read (managed services refuse CONFIG)."""
+    try:
+        found = get_redis().config_get("stream-node-max-bytes")
+        return int(found.get("stream-node-max-bytes", 0))
+    except (RedisError, ValueError):
+        return 0
 
 
 def _redact_url(url: str) -> str:

@@ -138,6 +138,21 @@ def test_doctor_is_happy_with_a_worker(app: Flask, worker):
     assert report["config"]["API_TOKENS"] == "1 configured"
 
 
+def test_doctor_advises_small_stream_nodes_without_failing(app: Flask, worker, redis_conn):
+    assert json.loads(app.test_cli_runner().invoke(args=["offload", "doctor", "--json"]).output)["advice"] == []
+    redis_conn.config_set("stream-node-max-bytes", 4096)  # Redis' default
+    try:
+        result = app.test_cli_runner().invoke(args=["offload", "doctor", "--json"])
+    finally:
+        redis_conn.config_set("stream-node-max-bytes", 512)
+    report = json.loads(result.output)
+    assert result.exit_code == 0, report["problems"]
+    assert report["advice"] == [
+        "stream-node-max-bytes is 4096: set 512 and each job's event and result streams take about a quarter"
+        " of the memory (README, Redis)"
+    ]
+
+
 def test_worker_refuses_unknown_queues(redis_url: str):
     from scripts.procfile import procfile_command
 
