@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, current_app, redirect, request, session, url_for
+from flask import Flask, Response, current_app, g, redirect, request, session, url_for
 from flask_wtf.csrf import CSRFProtect
 
 from app.config import api_tokens
@@ -63,18 +63,23 @@ def log_in(secret: str) -> bool:
     session.clear()
     session.permanent = True
     session["credential"] = _fingerprint(secret)
+    g.pop("offload_session_valid", None)
     return True
 
 
 def log_out() -> None:
     session.clear()
+    g.pop("offload_session_valid", None)
 
 
 def session_is_valid() -> bool:
-    held = session.get("credential")
-    if not isinstance(held, str):
-        return False
-    return _matches_any(held, [_fingerprint(secret) for secret in _login_secrets()])
+    """Whether the session was opened with a secret that is still configured (once per request)."""
+    if "offload_session_valid" not in g:
+        held = session.get("credential")
+        g.offload_session_valid = isinstance(held, str) and _matches_any(
+            held, [_fingerprint(secret) for secret in _login_secrets()]
+        )
+    return g.offload_session_valid
 
 
 def bearer_token() -> str | None:

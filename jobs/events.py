@@ -100,15 +100,6 @@ def read_events(
     return events
 
 
-def set_ttl(pipe: Pipeline | Redis, job_id: str, ttl: int) -> None:
-    """Make everything beside the job expire when the job itself does."""
-    for key in keys_of(job_id):
-        if ttl > 0:
-            pipe.expire(key, ttl)
-        else:
-            pipe.persist(key)
-
-
 def publish_end(pipe: Pipeline | Redis, job_id: str, status: str, ttl: int) -> None:
     """The final status event, and everything beside the job set to expire with it: one command."""
     data = json.dumps({"status": status, "at": time.time()})

@@ -199,7 +199,6 @@ class FastWorker(Worker):
         self._claim_script = self.connection.register_script(_CLAIM)
         self._start_script = self.connection.register_script(_START)
         self._finish_script = self.connection.register_script(_FINISH)
-        self._beats: threading.Thread | None = None
         self._beats_stop = threading.Event()
 
     # The loop: RQ's ``work`` skeleton, a batch at a time.
@@ -341,12 +340,7 @@ class FastWorker(Worker):
             execution._job = job
             event = json.dumps({"status": "started", "at": time.time(), "worker": self.name})
             args += [
-                job.key,
-                job.id,
-                execution.key,
-                execution.id,
-                ExecutionRegistry(job.id, self.connection).key,
-                job.started_job_registry.key,
+                *_execution_keys(job, execution),
                 ttl,
                 events.events_key(job.id),
                 event,
@@ -425,12 +419,7 @@ class FastWorker(Worker):
         if not self._finished:
             self._pending_since = time.perf_counter()
         self._finished += [
-            job.key,
-            job.id,
-            execution.key,
-            execution.id,
-            ExecutionRegistry(job.id, self.connection).key,
-            job.started_job_registry.key,
+            *_execution_keys(job, execution),
             job.finished_job_registry.key,
             "+inf" if ttl == -1 else current_timestamp() + ttl,
             Result.get_key(job.id),
@@ -528,8 +517,7 @@ class FastWorker(Worker):
                 except Exception:  # noqa: BLE001 - the next beat tries again; recovery covers a dead worker
                     self.log.warning("worker %s: a heartbeat failed", self.name, exc_info=True)
 
-        self._beats = threading.Thread(target=beat, name="offload-heartbeats", daemon=True)
-        self._beats.start()
+        threading.Thread(target=beat, name="offload-heartbeats", daemon=True).start()
 
 
 def _isolated(job: rq.job.Job) -> bool:
@@ -544,3 +532,15 @@ def _lower_priority() -> None:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     elif WORKER_NICE.strip("-").isdigit() and int(WORKER_NICE) > 0:
         os.nice(int(WORKER_NICE))
+
+
+def _execution_keys(job: rq.job.Job, execution: Execution) -> list[str]:
+    """The first six arguments of _START and _FINISH for one job: names from RQ's own objects."""
+    return [
+        job.key,
+        job.id,
+        execution.key,
+        execution.id,
+        ExecutionRegistry(job.id, job.connection).key,
+        job.started_job_registry.key,
+    ]

@@ -90,7 +90,15 @@ def redis_conn(redis_url: str) -> Iterator[redis.Redis]:
 def app(redis_url: str) -> Iterator[Flask]:
     app = create_app({"TESTING": True, "REDIS_URL": redis_url, "API_TOKENS": TOKEN, "SECRET_KEY": "test"})
     yield app
-    app.extensions["offload.redis"].close()  # its pooled sockets, closed now rather than at some later GC
+    close_app(app)
+
+
+def close_app(app: Flask) -> None:
+    """Close an app's Redis clients (its own, the rate limiter's) now rather than at some later GC."""
+    app.extensions["offload.redis"].close()
+    limiter_client = getattr(app.extensions["offload.limiter"].storage, "storage", None)
+    if limiter_client is not None:
+        limiter_client.close()
 
 
 @pytest.fixture

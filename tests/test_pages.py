@@ -18,7 +18,7 @@ from werkzeug.datastructures import FileStorage, MultiDict
 
 from app import create_app
 from app.web.forms import args_from_form, field_errors, fields_of
-from tests.conftest import AUTH, TOKEN
+from tests.conftest import AUTH, TOKEN, close_app
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -87,6 +87,7 @@ def test_the_admin_password_logs_in_when_configured(redis_url: str):
     client = app.test_client()
     assert log_in(client, "hunter22") == (303, "/")
     assert client.get("/jobs").status_code == 200
+    close_app(app)
 
 
 def test_a_login_is_refused_without_the_csrf_token(client: FlaskClient):

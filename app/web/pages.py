@@ -11,14 +11,14 @@ from pydantic import ValidationError
 from werkzeug.datastructures import FileStorage
 
 from app import backpressure
-from app.api.jobs import prepare_call
+from app.api.jobs import fetch_job, prepare_call
 from app.api.schemas import ListJobsQuery, QueueName, Status
-from app.documents import job_document, job_filter, status_of, task_name
+from app.documents import job_document, job_filter, progress_of, status_of, task_name
 from app.problems import ApiProblem
 from app.redis_client import get_redis
 from app.web.forms import OPTION_PREFIX, args_from_form, field_errors, fields_of
 from jobs import enqueue as queueing
-from jobs import events, lifecycle, uploads
+from jobs import events, uploads
 from jobs import index as job_index
 from jobs.enqueue import QUEUES, REGISTRY_STATES, queue_counts
 from jobs.job import TaskJob
@@ -108,17 +108,15 @@ def job(job_id: str) -> str:
 
 def summary(job: TaskJob) -> dict[str, Any]:
     """What a row of a job list shows: no result, so no extra round trip per job."""
-    progress = job.meta.get("progress") or {}
-    done, total = progress.get("done"), progress.get("total")
     status = status_of(job)
-    percent = 100 if status == "finished" else (round(done / total * 100) if done is not None and total else None)
+    percent = progress_of(job, status)["percent"]
     return {
         "id": job.id,
         "task": task_name(job) or "?",
         "status": status,
         "queue": job.origin,
         "created_at": job.created_at.replace(tzinfo=UTC) if job.created_at else None,
-        "percent": percent,
+        "percent": None if percent is None else round(percent),
     }
 
 
@@ -131,8 +129,8 @@ def _task_or_404(name: str) -> Task:
 
 def _job_or_404(job_id: str) -> TaskJob:
     try:
-        return lifecycle.fetch(get_redis(), job_id)
-    except Exception:  # noqa: BLE001 - unknown, expired or malformed ids all read as "no such job"
+        return fetch_job(job_id)  # the API's lookup: the same id rules
+    except ApiProblem:
         abort(404, f"No job has the id {job_id!r} (or it expired).")
 
 
