@@ -1,45 +1,49 @@
-"""Refuse new work before Redis runs out of room: a cap per queue, a memory headroom.
+"""Refuse new work at the door: rate limits, a cap per queue, a memory headroom.
 
-Accepted work must never be lost, so it is better to say "not now" at the door (429 or
-503 with Retry-After) than to let Redis hit its memory limit and refuse writes, or evict.
+Accepted work must never be lost, so it is better to say "not now" (429 or 503 with
+Retry-After) than to let Redis hit its memory limit and refuse writes, or evict. The
+memory headroom is checked here (read at most once a second); the rate limits and the
+queue cap are counted by the write itself, in the same atomic step (``jobs.enqueue``).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from flask import current_app
 
+from app import rate_limits
 from app.problems import ApiProblem
 from app.redis_client import get_redis
-from jobs.enqueue import queue_for
+from jobs.enqueue import Admission, Call, RefusedError
 
 _MEMORY_CACHE = "offload.memory_ratio"
 _MEMORY_CACHE_SECONDS = 1.0
 
 
-def check(queues: Iterable[str], adding: int = 1) -> None:
-    """Raise a 429 if a queue would pass QUEUE_MAX_LENGTH, a 503 if Redis memory is nearly full."""
+def admission(calls: Sequence[Call]) -> Admission:
+    """What a submission of ``calls`` must pass; raises a 503 now if Redis memory is nearly full."""
     config = current_app.config
-    redis = get_redis()
-    limit = config["QUEUE_MAX_LENGTH"]
-    if limit:
-        names = sorted(set(queues))
-        with redis.pipeline(transaction=False) as pipe:
-            for name in names:
-                pipe.llen(queue_for(redis, name).key)
-            lengths = pipe.execute()
-        for name, length in zip(names, lengths, strict=True):
-            if length + adding > limit:
-                detail = f"queue {name!r} holds {length} jobs (limit {limit}); try again when workers have caught up"
-                raise _refusal(429, "Queue full", detail, "queue-full")
     headroom = config["REDIS_MEMORY_MAX_RATIO"]
     if headroom:
         ratio = _memory_ratio()
         if ratio is not None and ratio > headroom:
             detail = f"Redis uses {ratio:.0%} of its maxmemory; new jobs are refused above {headroom:.0%}"
             raise _refusal(503, "Job store nearly full", detail, "memory")
+    return Admission.of(calls, rate_limits.submission_windows(), config["QUEUE_MAX_LENGTH"])
+
+
+@contextmanager
+def refusals() -> Iterator[None]:
+    """Turn a write's ``RefusedError`` into its problem: 429 with Retry-After."""
+    try:
+        yield
+    except RefusedError as refused:
+        if refused.reason == "rate-limited":
+            raise rate_limits.too_many_submissions(refused.detail, refused.retry_after or 1) from None
+        raise _refusal(429, "Queue full", refused.detail, "queue-full") from None
 
 
 def _refusal(status: int, title: str, detail: str, kind: str) -> ApiProblem:

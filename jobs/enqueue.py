@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -98,31 +99,110 @@ def enqueue(
     return submit(connection, prepare(task, args, **options))
 
 
-def submit(connection: Redis, call: Call) -> TaskJob:
-    """Write one prepared call; a unique task's active twin is returned instead of a new job."""
+@dataclass(frozen=True)
+class Window:
+    """A fixed-window rate limit: at most ``amount`` submissions per ``seconds`` under ``key``."""
+
+    key: str
+    amount: int
+    seconds: int
+    text: str  # "50 per 1 second", for messages
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What a submission must pass, checked in the same atomic step that writes its jobs.
+
+    Every window counts one submission (a request, whatever its size); ``adding`` says how
+    many jobs go to each queue, which must stay within ``queue_cap`` (0: no cap).
+    """
+
+    windows: Sequence[Window] = ()
+    queue_cap: int = 0
+    adding: Mapping[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, calls: Sequence[Call], windows: Sequence[Window] = (), queue_cap: int = 0) -> Admission:
+        return cls(windows, queue_cap, Counter(call.queue or call.task.queue for call in calls))
+
+
+class RefusedError(Exception):
+    """The admission refused a submission; nothing of it was written."""
+
+    def __init__(self, reason: str, detail: str, retry_after: int | None = None) -> None:
+        super().__init__(detail)
+        self.reason = reason  # "rate-limited" or "queue-full"
+        self.detail = detail
+        self.retry_after = retry_after
+
+
+# The admission checks, then the writes, as one atomic step (a script runs alone, like
+# MULTI/EXEC, and nothing is written when a check fails). The writes are the commands that
+# RQ and Offload put in a pipeline, passed as data: RQ still decides what a job looks like.
+# ARGV: windows (count; key, amount, seconds each), cap, queues (count; key, adding each),
+# commands (count; argc, args... each). Returns {"ok"}, {"rate", window, ttl} or
+# {"full", queue, length}.
+_ADMIT_AND_WRITE = """
+local i = 2
+for w = 1, tonumber(ARGV[1]) do
+  local key, amount, seconds = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
+  i = i + 3
+  local used = redis.call('INCR', key)
+  if used == 1 then redis.call('EXPIRE', key, seconds) end
+  if used > amount then return {'rate', w, redis.call('TTL', key)} end
+end
+local cap = tonumber(ARGV[i])
+local queues = tonumber(ARGV[i + 1])
+i = i + 2
+for q = 1, queues do
+  if cap > 0 then
+    local length = redis.call('LLEN', ARGV[i])
+    if length + tonumber(ARGV[i + 1]) > cap then return {'full', q, length} end
+  end
+  i = i + 2
+end
+for c = 1, tonumber(ARGV[i]) do
+  local argc = tonumber(ARGV[i + 1])
+  redis.call(unpack(ARGV, i + 2, i + 1 + argc))
+  i = i + 1 + argc
+end
+return {'ok'}
+"""
+
+
+def submit(connection: Redis, call: Call, admission: Admission | None = None) -> TaskJob:
+    """Write one prepared call; a unique task's active twin is returned instead of a new job.
+
+    A refused write leaves a unique task's claim naming a job that does not exist: the next
+    call finds it so and takes the claim over.
+    """
     if call.task.unique_on:
         existing = claim_unique(connection, call)
         if existing is not None:
             return existing
-    return write(connection, [call])[0]
+    return write(connection, [call], admission)[0]
 
 
-def write(connection: Redis, calls: Sequence[Call]) -> list[TaskJob]:
-    """Write prepared calls: jobs, queue entries, index entries and first events in one transaction.
+def write(connection: Redis, calls: Sequence[Call], admission: Admission | None = None) -> list[TaskJob]:
+    """Write prepared calls: jobs, queue entries, index entries and first events in one atomic step.
 
-    A call with ``depends_on`` goes through RQ's own transaction (it watches the parents);
-    its index entry is written first, so a job never exists unlisted.
+    ``admission`` (rate limits, queue caps) is checked in that same step; ``RefusedError``
+    means nothing was written. A call with ``depends_on`` goes through RQ's own transaction
+    afterwards (it watches the parents); its index entry is written first, so a job never
+    exists unlisted.
     """
     jobs = [_build(connection, call) for call in calls]
     plain = [(call, job) for call, job in zip(calls, jobs, strict=True) if not call.depends_on]
-    if plain:
+    if plain or admission is not None:
+        # The pipeline only records the commands (in RQ's transaction mode); _ADMIT_AND_WRITE runs them.
         with connection.pipeline() as pipe:
             pipe.multi()
             with metrics.tallied(metrics.Tally()) as tally:  # one increment per task, not per job
                 for call, job in plain:
                     _write_one(connection, pipe, call, job)
-            tally.write(pipe)
-            pipe.execute()
+            if plain:
+                tally.write(pipe)
+            _admit_and_write(connection, admission or Admission(), [args for args, _ in pipe.command_stack])
     for call, job in zip(calls, jobs, strict=True):
         if call.depends_on:
             metrics.count(connection, "jobs_enqueued", {"task": call.task.name})
@@ -130,6 +210,39 @@ def write(connection: Redis, calls: Sequence[Call]) -> list[TaskJob]:
             queue_for(connection, job.origin).enqueue_job(job)
             events.publish_status(connection, job.id, job.get_status(refresh=False).value)
     return jobs
+
+
+def _admit_and_write(connection: Redis, admission: Admission, commands: list[tuple[Any, ...]]) -> None:
+    argv: list[Any] = [len(admission.windows)]
+    for window in admission.windows:
+        argv += (window.key, window.amount, window.seconds)
+    queues = sorted(admission.adding.items())
+    argv += (admission.queue_cap, len(queues))
+    for name, adding in queues:
+        argv += (queue_for(connection, name).key, adding)
+    argv.append(len(commands))
+    for command in commands:
+        argv.append(len(command))
+        argv += command
+    script = _scripts.get(id(connection))
+    if script is None or script.registered_client is not connection:
+        if len(_scripts) >= 64:
+            _scripts.clear()
+        script = _scripts[id(connection)] = connection.register_script(_ADMIT_AND_WRITE)
+    answer = [part.decode() if isinstance(part, bytes) else part for part in script(args=argv)]
+    if answer[0] == "rate":
+        window = admission.windows[int(answer[1]) - 1]
+        wait = max(1, int(answer[2]))
+        raise RefusedError("rate-limited", f"this token may submit {window.text}", wait)
+    if answer[0] == "full":
+        name, length = queues[int(answer[1]) - 1][0], int(answer[2])
+        raise RefusedError(
+            "queue-full",
+            f"queue {name!r} holds {length} jobs (limit {admission.queue_cap}); try again when workers have caught up",
+        )
+
+
+_scripts: dict[int, Any] = {}
 
 
 def _build(connection: Redis, call: Call) -> TaskJob:

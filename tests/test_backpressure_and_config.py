@@ -64,3 +64,51 @@ def test_submissions_are_rate_limited_per_token(redis_url: str):
     with redis.Redis.from_url(redis_url) as connection:
         keys = [key.decode() for key in connection.keys("*ratelimit*")]
     assert keys and not any("token-one" in key for key in keys)  # tokens are hashed, never stored
+
+
+def test_a_refused_submission_writes_nothing(app: Flask, client: FlaskClient, redis_conn: redis.Redis):
+    app.config["SUBMIT_RATE_LIMIT"] = "1/minute"
+    assert client.post("/api/jobs", json=JOB, headers=AUTH).status_code == 202
+    before = sorted(redis_conn.keys("*"))
+    refused = client.post("/api/jobs/batch", json=[JOB] * 3, headers=AUTH)
+    assert refused.status_code == 429 and refused.get_json()["type"] == "urn:offload:problem:rate-limited"
+    # Only the window's own counter moved: no job, queue entry, index entry or event.
+    assert sorted(redis_conn.keys("*")) == before
+    assert redis_conn.llen("rq:queue:default") == 1
+
+
+def test_the_queue_cap_holds_under_concurrent_submissions(redis_conn: redis.Redis):
+    """The cap is checked in the step that writes: racing submissions never pass it together."""
+    import threading
+
+    from jobs import enqueue
+
+    cap, outcomes = 5, []
+    start = threading.Barrier(20)
+
+    def submit() -> None:
+        call = enqueue.prepare("tests.fixtures.add", {"a": 1, "b": 2})
+        start.wait()
+        try:
+            enqueue.write(redis_conn, [call], enqueue.Admission.of([call], queue_cap=cap))
+            outcomes.append("written")
+        except enqueue.RefusedError as refused:
+            assert refused.reason == "queue-full"
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=submit) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["refused"] * 15 + ["written"] * 5
+    assert redis_conn.llen("rq:queue:default") == cap
+
+
+def test_a_batch_counts_once_against_the_rate_limit(app: Flask, client: FlaskClient):
+    app.config["SUBMIT_RATE_LIMIT"] = "2/minute"
+    assert client.post("/api/jobs/batch", json=[JOB] * 10, headers=AUTH).status_code == 202
+    assert client.post("/api/jobs", json=JOB, headers=AUTH).status_code == 202
+    limited = client.post("/api/jobs", json=JOB, headers=AUTH)
+    assert limited.status_code == 429
+    assert "2 per 1 minute" in limited.get_json()["detail"]

@@ -33,7 +33,7 @@ _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 def create_job() -> tuple[dict[str, Any], int, dict[str, str]]:
     body = json_body()
     call = prepare_call(body)
-    backpressure.check([call.queue or call.task.queue])
+    admission = backpressure.admission([call])
     connection = get_redis()
     key = request.headers.get("Idempotency-Key")
     claim_key = None
@@ -44,7 +44,8 @@ def create_job() -> tuple[dict[str, Any], int, dict[str, str]]:
         if existing is not None:
             return _created(existing, 200)
     try:
-        job = queueing.submit(connection, call)
+        with backpressure.refusals():
+            job = queueing.submit(connection, call, admission)
     except Exception:
         if claim_key is not None:
             idempotency.release(connection, claim_key)
@@ -80,10 +81,11 @@ def create_jobs() -> tuple[list[dict[str, Any]], int]:
             for error in item["problem"].get("errors") or [{"loc": [], "msg": item["problem"]["detail"]}]
         ]
         raise validation_problem("no item of the batch could be enqueued", errors, "Invalid batch")
-    backpressure.check([call.queue or call.task.queue for _, call in calls], adding=len(calls))
+    admission = backpressure.admission([call for _, call in calls])
     connection = get_redis()
     plain = [call for _, call in calls if not call.task.unique_on]
-    written = iter(queueing.write(connection, plain))
+    with backpressure.refusals():  # the admission is counted once, by the write of the plain calls
+        written = iter(queueing.write(connection, plain, admission))
     jobs = [queueing.submit(connection, call) if call.task.unique_on else next(written) for _, call in calls]
     for (index, _), job in zip(calls, jobs, strict=True):
         results[index] = {"index": index, "status": 202, "job": job_document(job)}

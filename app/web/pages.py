@@ -44,7 +44,7 @@ def tasks() -> str:
 
 
 @bp.route("/tasks/<name>", methods=["GET", "POST"])
-def task_form(name: str) -> Response | tuple[str, int]:
+def task_form(name: str) -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
     task = _task_or_404(name)
     fields = fields_of(task.schema())
     if request.method == "GET":
@@ -56,7 +56,8 @@ def task_form(name: str) -> Response | tuple[str, int]:
             job = _submit({"task": task.name, "args": submission.args, **_options(request.form)})
         except ApiProblem as problem:
             if problem.status != 422:
-                return _render_form(task, fields, request.form, {}, problem.detail or problem.title), problem.status
+                page = _render_form(task, fields, request.form, {}, problem.detail or problem.title)
+                return page, problem.status, dict(problem.headers or {})  # a 429 keeps its Retry-After
             errors = field_errors(problem.errors or [], fields)
         else:
             return redirect(url_for(".job", job_id=job.id), 303)
@@ -171,8 +172,9 @@ def _options(form: Any) -> dict[str, Any]:
 def _submit(body: dict[str, Any]) -> TaskJob:
     """Enqueue exactly as POST /api/jobs does: the same validation, backpressure and write."""
     call = prepare_call(body)
-    backpressure.check([call.queue or call.task.queue])
-    return queueing.submit(get_redis(), call)
+    admission = backpressure.admission([call])
+    with backpressure.refusals():
+        return queueing.submit(get_redis(), call, admission)
 
 
 def _render_form(task: Task, fields: list[Any], values: Any, errors: dict[str, list[str]], message: str | None) -> str:
