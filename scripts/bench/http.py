@@ -4,12 +4,19 @@ work does to the web's latency (Offload's workers vs a thread in the web process
 from __future__ import annotations
 
 import json
+import os
 import statistics
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import requests
 
 from scripts.bench.common import AUTH, Bench, Load, Row, offload_workers, percentile, ratio, spread, web_server, wrk
+from scripts.bench.webapp import FLOOR_PATH
+from scripts.procfile import ROOT
 
 CONCURRENCY = (1, 8, 32)
 BATCH_SIZE = 1000
@@ -23,12 +30,15 @@ def enqueue(bench: Bench, seconds: float) -> None:
         for connections in CONCURRENCY:
             jobs: list[Load] = []
             hello: list[Load] = []
+            floor: list[Load] = []
             for _ in range(bench.repeat):
                 bench.flush()
                 jobs.append(wrk(f"{base}/api/jobs", connections, seconds, bench.scratch, "POST", body))
                 hello.append(wrk(f"{base}/hello", connections, seconds, bench.scratch))
+                floor.append(wrk(f"{base}{FLOOR_PATH}", connections, seconds, bench.scratch, "POST", body))
             _rows(bench, f"POST /api/jobs, c={connections}", jobs, hello)
             _rows(bench, f"GET /hello (baseline), c={connections}", hello, None)
+            _rows(bench, f"POST {FLOOR_PATH} (token, JSON, one script call), c={connections}", floor, hello)
         with bench.redis() as connection:
             assert connection.llen("rq:queue:high") > 0, "the enqueue load wrote no job"
 
@@ -93,6 +103,12 @@ def healthz_under_load(bench: Bench, seconds: float, burn_seconds: float = 1.0) 
                     ).raise_for_status()
                 time.sleep(1)  # both workers busy
                 results.setdefault("Offload, 2 workers burning CPU", []).append(_healthz(bench, base, seconds))
+            # What the machine allows: the same burn in two bare processes at the lowest priority.
+            with _busy_loops(2, burn_seconds):
+                time.sleep(1)
+                results.setdefault("Offload, 2 bare busy loops at SCHED_IDLE (no worker)", []).append(
+                    _healthz(bench, base, seconds)
+                )
         bench.flush()
         naive = "scripts.bench.naive:create_naive_app()"
         with web_server(bench, app=naive, GUNICORN_CMD_ARGS="--worker-class gthread --threads 4") as base:
@@ -103,12 +119,12 @@ def healthz_under_load(bench: Bench, seconds: float, burn_seconds: float = 1.0) 
             busy = _healthz(bench, base, seconds)
             results.setdefault("thread in the web process, 2 threads burning CPU", []).append(busy)
             time.sleep(4)  # the threads finish before the next round
-    for idle_name, busy_name in (
-        ("Offload, idle", "Offload, 2 workers burning CPU"),
+    for idle_name, *busy_names in (
+        ("Offload, idle", "Offload, 2 workers burning CPU", "Offload, 2 bare busy loops at SCHED_IDLE (no worker)"),
         ("thread in the web process, idle", "thread in the web process, 2 threads burning CPU"),
     ):
         idle_p99 = statistics.median(load.p99_ms for load in results[idle_name])
-        for name in (idle_name, busy_name):
+        for name in (idle_name, *busy_names):
             loads = results[name]
             p99 = statistics.median(load.p99_ms for load in loads)
             bench.add(
@@ -116,10 +132,30 @@ def healthz_under_load(bench: Bench, seconds: float, burn_seconds: float = 1.0) 
                     "web under load",
                     f"GET /healthz p50 / p99, {name}",
                     f"{statistics.median(x.p50_ms for x in loads):.2f} / {p99:.2f} ms",
-                    f"p99 {ratio(p99, idle_p99)} idle" if name == busy_name else "",
+                    f"p99 {ratio(p99, idle_p99)} idle" if name != idle_name else "",
                     f"p99 of each round {', '.join(f'{x.p99_ms:.1f}' for x in loads)} ms; {len_note(loads[0])}",
                 )
             )
+
+
+@contextmanager
+def _busy_loops(count: int, burn_seconds: float) -> Iterator[None]:
+    """``count`` processes running demo.cpu_burn's loop at SCHED_IDLE: the machine's own floor."""
+    code = f"from jobs.tasks.demo import cpu_burn\nwhile True: cpu_burn({burn_seconds})"
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            preexec_fn=lambda: os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0)),  # noqa: PLW1509
+        )
+        for _ in range(count)
+    ]
+    try:
+        yield
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait()
 
 
 def len_note(load: Load) -> str:
