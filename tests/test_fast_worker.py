@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -105,3 +106,16 @@ def test_many_short_jobs_are_claimed_in_batches_and_all_finish_once(
     assert [job.latest_result().return_value for job in results] == list(range(0, 500, 50))
     scripts = redis_conn.info("commandstats")["cmdstat_evalsha"]["calls"] - before
     assert scripts < 500, "jobs were claimed and finished one by one"
+
+
+def test_workers_yield_the_cpu_and_lower_their_session_group(start_worker):
+    """SCHED_IDLE by default; a worker alone in its session lowers the session's autogroup too,
+    since Linux shares the CPU between sessions before it looks at priorities."""
+    idle = start_worker()
+    nice = start_worker(env={"OFFLOAD_WORKER_NICE": "7"})
+    assert os.sched_getscheduler(idle.pid) == os.SCHED_IDLE
+    assert os.sched_getscheduler(nice.pid) == os.SCHED_OTHER and os.getpriority(os.PRIO_PROCESS, nice.pid) == 7
+    if Path("/proc/self/autogroup").exists():  # kernels built without autogroup have no such file
+        assert Path(f"/proc/{idle.pid}/autogroup").read_text().split()[-1] == "19"
+        assert Path(f"/proc/{nice.pid}/autogroup").read_text().split()[-1] == "7"
+        assert Path("/proc/self/autogroup").read_text().split()[-1] == "0"  # the test's own session is untouched
