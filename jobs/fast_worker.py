@@ -61,9 +61,10 @@ BATCH_SECONDS = 0.05
 FLUSH_AFTER = 0.05
 SUSPENSION_CHECK_EVERY = 1.0
 # Background work yields the CPU to the web process when they share a machine (make run,
-# one dyno): SCHED_IDLE by default, a niceness when OFFLOAD_WORKER_NICE is a number (0 keeps
-# the normal priority). SCHED_IDLE still runs at full speed on an otherwise idle machine.
-WORKER_NICE = os.environ.get("OFFLOAD_WORKER_NICE", "idle")
+# one dyno): nice 10 by default (0 keeps the normal priority). OFFLOAD_WORKER_NICE=idle runs
+# at SCHED_IDLE, which answers the web a little faster still but can starve a job outright
+# while anything else keeps the CPU busy (a heartbeat included), so it is not the default.
+WORKER_NICE = os.environ.get("OFFLOAD_WORKER_NICE", "10")
 _INTERRUPT = signal.SIGUSR1
 
 # KEYS: the queue keys in priority order. ARGV: how many at most, the job key prefix.
@@ -542,7 +543,8 @@ def _lower_priority() -> None:
     # make run, and most supervisors start each process in a session of its own: there a
     # nice worker still gets as much CPU as the web, and niceness alone changed nothing
     # (make bench: /healthz p99 8 ms under two burning workers at nice 10 or SCHED_IDLE,
-    # 1.8 ms idle; 2.3 to 4 ms with the group lowered, as with bare busy loops at SCHED_IDLE).
+    # 1.8 ms idle; with the group lowered 5 ms at nice 10 and 2.3-4 ms at SCHED_IDLE, as with
+    # bare busy loops at SCHED_IDLE).
     # Lower the session's group too, but only when the session holds this worker alone.
     if _alone_in_session():
         try:

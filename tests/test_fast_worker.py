@@ -109,13 +109,13 @@ def test_many_short_jobs_are_claimed_in_batches_and_all_finish_once(
 
 
 def test_workers_yield_the_cpu_and_lower_their_session_group(start_worker):
-    """SCHED_IDLE by default; a worker alone in its session lowers the session's autogroup too,
+    """Nice 10 by default; a worker alone in its session lowers the session's autogroup too,
     since Linux shares the CPU between sessions before it looks at priorities."""
-    idle = start_worker()
-    nice = start_worker(env={"OFFLOAD_WORKER_NICE": "7"})
+    nice = start_worker()
+    idle = start_worker(env={"OFFLOAD_WORKER_NICE": "idle"})
+    assert os.sched_getscheduler(nice.pid) == os.SCHED_OTHER and os.getpriority(os.PRIO_PROCESS, nice.pid) == 10
     assert os.sched_getscheduler(idle.pid) == os.SCHED_IDLE
-    assert os.sched_getscheduler(nice.pid) == os.SCHED_OTHER and os.getpriority(os.PRIO_PROCESS, nice.pid) == 7
     if Path("/proc/self/autogroup").exists():  # kernels built without autogroup have no such file
+        assert Path(f"/proc/{nice.pid}/autogroup").read_text().split()[-1] == "10"
         assert Path(f"/proc/{idle.pid}/autogroup").read_text().split()[-1] == "19"
-        assert Path(f"/proc/{nice.pid}/autogroup").read_text().split()[-1] == "7"
         assert Path("/proc/self/autogroup").read_text().split()[-1] == "0"  # the test's own session is untouched
