@@ -119,3 +119,16 @@ def test_workers_yield_the_cpu_and_lower_their_session_group(start_worker):
         assert Path(f"/proc/{nice.pid}/autogroup").read_text().split()[-1] == "10"
         assert Path(f"/proc/{idle.pid}/autogroup").read_text().split()[-1] == "19"
         assert Path("/proc/self/autogroup").read_text().split()[-1] == "0"  # the test's own session is untouched
+
+
+def test_the_pubsub_thread_has_ended_when_unsubscribe_returns(redis_conn: redis.Redis):
+    """RQ's order (unsubscribe, then stop) let the listener go back to a 60 s wait, and every
+    such stop waited out a one-second join: the thread must be gone, not abandoned, each time."""
+    from jobs.fast_worker import FastWorker
+
+    worker = FastWorker(["default"], connection=redis_conn, serializer=JSONSerializer)
+    for _ in range(200):
+        worker.subscribe()
+        wait_for(lambda: redis_conn.pubsub_numsub(worker.pubsub_channel_name)[0][1] == 1, message="the subscription")
+        worker.unsubscribe()
+        assert not worker.pubsub_thread.is_alive()
