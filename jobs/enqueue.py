@@ -17,6 +17,7 @@ from uuid import uuid4
 
 from redis import Redis
 from redis.client import Pipeline
+from redis.commands.core import Script
 from rq import Queue, Retry
 from rq.job import JobStatus
 from rq.serializers import JSONSerializer
@@ -168,6 +169,8 @@ for c = 1, tonumber(ARGV[i]) do
 end
 return {'ok'}
 """
+# One Script for every client: EVALSHA by its digest, loaded on the first NOSCRIPT.
+_ADMIT_AND_WRITE_SCRIPT = Script(None, _ADMIT_AND_WRITE.encode())
 
 
 def submit(connection: Redis, call: Call, admission: Admission | None = None) -> TaskJob:
@@ -200,8 +203,7 @@ def write(connection: Redis, calls: Sequence[Call], admission: Admission | None 
             with metrics.tallied(metrics.Tally()) as tally:  # one increment per task, not per job
                 for call, job in plain:
                     _write_one(connection, pipe, call, job)
-            if plain:
-                tally.write(pipe)
+            tally.write(pipe)
             _admit_and_write(connection, admission or Admission(), [args for args, _ in pipe.command_stack])
     for call, job in zip(calls, jobs, strict=True):
         if call.depends_on:
@@ -224,12 +226,8 @@ def _admit_and_write(connection: Redis, admission: Admission, commands: list[tup
     for command in commands:
         argv.append(len(command))
         argv += command
-    script = _scripts.get(id(connection))
-    if script is None or script.registered_client is not connection:
-        if len(_scripts) >= 64:
-            _scripts.clear()
-        script = _scripts[id(connection)] = connection.register_script(_ADMIT_AND_WRITE)
-    answer = [part.decode() if isinstance(part, bytes) else part for part in script(args=argv)]
+    reply = _ADMIT_AND_WRITE_SCRIPT(args=argv, client=connection)
+    answer = [part.decode() if isinstance(part, bytes) else part for part in reply]
     if answer[0] == "rate":
         window = admission.windows[int(answer[1]) - 1]
         wait = max(1, int(answer[2]))
@@ -240,9 +238,6 @@ def _admit_and_write(connection: Redis, admission: Admission, commands: list[tup
             "queue-full",
             f"queue {name!r} holds {length} jobs (limit {admission.queue_cap}); try again when workers have caught up",
         )
-
-
-_scripts: dict[int, Any] = {}
 
 
 def _build(connection: Redis, call: Call) -> TaskJob:
