@@ -273,11 +273,18 @@ def _write_one(connection: Redis, pipe: Pipeline, call: Call, job: TaskJob) -> N
     if call.delay is not None:
         at = job.created_at + timedelta(seconds=call.delay)
     if at is not None:
+        at = _whole_second_after(at)
         queue.schedule_job(job, at, pipeline=pipe)
         events.publish_status(pipe, job.id, "scheduled", scheduled_for=at.isoformat())
     else:
         queue.enqueue_job(job, pipeline=pipe)
         events.publish_status(pipe, job.id, JobStatus.QUEUED.value)
+
+
+def _whole_second_after(at: datetime) -> datetime:
+    """RQ keys scheduled jobs by whole seconds and moves a job once its second begins: a job due
+    at 12:00:02.7 would start at 12:00:02. Rounding up keeps `delay` and `at` a "not before"."""
+    return at if at.microsecond == 0 else at.replace(microsecond=0) + timedelta(seconds=1)
 
 
 def _rq_retry(task: Task) -> Retry | None:

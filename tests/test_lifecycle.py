@@ -7,7 +7,7 @@ import json
 import os
 import signal
 import zlib
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import redis
@@ -190,7 +190,15 @@ def test_a_delayed_job_waits_for_its_time_then_runs(client: FlaskClient, worker)
     assert waited.total_seconds() >= 2
 
 
-# Dependencies
+def test_a_job_due_within_a_second_is_never_moved_before_its_time(client: FlaskClient, redis_conn: redis.Redis):
+    """RQ's scheduler keys jobs by whole seconds and moves a job once its second begins."""
+    due = (datetime.now(UTC) + timedelta(seconds=30)).replace(microsecond=250_000)
+    for body in ({"delay": 1.5}, {"at": due.isoformat()}):
+        job = post(client, {"task": "tests.fixtures.add", "args": {"a": 1, "b": 1}, **body}).get_json()
+        wanted = datetime.fromisoformat(job["created_at"]) + timedelta(seconds=1.5) if "delay" in body else due
+        score = redis_conn.zscore("rq:scheduled:default", job["id"])
+        assert score >= wanted.timestamp()
+        assert score < wanted.timestamp() + 1
 
 
 def test_a_dependent_job_waits_for_its_parent(client: FlaskClient, worker, tmp_path: Path):
