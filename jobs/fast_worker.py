@@ -65,6 +65,10 @@ SUSPENSION_CHECK_EVERY = 1.0
 # at SCHED_IDLE, which answers the web a little faster still but can starve a job outright
 # while anything else keeps the CPU busy (a heartbeat included), so it is not the default.
 WORKER_NICE = os.environ.get("OFFLOAD_WORKER_NICE", "10")
+# Where workers and the web share a machine, niceness alone still lets CPU-heavy jobs on every
+# core delay the web's wake-ups (make bench: /healthz p99 ~2-3x idle); OFFLOAD_WORKER_CPUS=spare
+# keeps workers off the first CPU, which make run sets. "all" (the default) uses every CPU.
+WORKER_CPUS = os.environ.get("OFFLOAD_WORKER_CPUS", "all")
 _INTERRUPT = signal.SIGUSR1
 
 # KEYS: the queue keys in priority order. ARGV: how many at most, the job key prefix.
@@ -234,8 +238,9 @@ class FastWorker(Worker):
         with_scheduler: bool = False,
         dequeue_strategy: Any = None,
     ) -> bool:
+        _keep_to_cpus(WORKER_CPUS)
+        _lower_priority()  # before the worker registers: a registered worker runs as it will
         self.bootstrap(logging_level, date_format, log_format)
-        _lower_priority()
         self._dequeue_strategy = dequeue_strategy
         if with_scheduler:
             self._start_scheduler(burst, logging_level, date_format, log_format)
@@ -545,6 +550,17 @@ def _isolated(job: rq.job.Job) -> bool:
         return job.task.isolated
     except Exception:  # noqa: BLE001 - unknown task, unreadable payload: performing it fails the job visibly
         return False
+
+
+def _keep_to_cpus(setting: str) -> None:
+    """``spare``: every CPU this process may use but the first, so the web always finds one free."""
+    if setting == "all" or not hasattr(os, "sched_setaffinity"):
+        return
+    if setting != "spare":
+        raise SystemExit(f"OFFLOAD_WORKER_CPUS must be 'all' or 'spare', not {setting!r}")
+    allowed = sorted(os.sched_getaffinity(0))
+    if len(allowed) > 1:
+        os.sched_setaffinity(0, allowed[1:])
 
 
 def _lower_priority() -> None:

@@ -101,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     environ.setdefault("WEB_HOST", "127.0.0.1")
     # honcho kills what has not stopped 5 s after Ctrl-C: hand running jobs back before that.
     environ.setdefault("OFFLOAD_SHUTDOWN_GRACE", "3")
+    # The web shares this machine with the workers: keep them off one CPU so it always finds it free.
+    environ.setdefault("OFFLOAD_WORKER_CPUS", "spare")
     environ["PYTHONUNBUFFERED"] = "1"
     environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environ.get('PATH', '')}"
 

@@ -123,6 +123,20 @@ def test_workers_yield_the_cpu_and_lower_their_session_group(start_worker):
         assert autogroup.read_text() == own_group  # the test's own session is untouched
 
 
+def test_spare_workers_leave_the_first_cpu_free(start_worker, redis_conn: redis.Redis, tmp_path: Path):
+    mine = sorted(os.sched_getaffinity(0))
+    default = start_worker()
+    spare = start_worker(env={"OFFLOAD_WORKER_CPUS": "spare"})
+    assert sorted(os.sched_getaffinity(default.pid)) == mine
+    assert sorted(os.sched_getaffinity(spare.pid)) == (mine[1:] if len(mine) > 1 else mine)
+
+    registered = redis_conn.scard("rq:workers")
+    wrong = start_worker("--burst", env={"OFFLOAD_WORKER_CPUS": "half"})
+    assert wrong.wait(30) != 0
+    assert "OFFLOAD_WORKER_CPUS must be 'all' or 'spare', not 'half'" in (tmp_path / "worker-2.log").read_text()
+    assert redis_conn.scard("rq:workers") == registered
+
+
 def test_the_pubsub_thread_has_ended_when_unsubscribe_returns(redis_conn: redis.Redis):
     """RQ's order (unsubscribe, then stop) let the listener go back to a 60 s wait, and every
     such stop waited out a one-second join: the thread must be gone, not abandoned, each time."""
