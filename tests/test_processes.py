@@ -123,6 +123,15 @@ def test_run_command_starts_everything_and_ctrl_c_leaves_no_process_behind(tmp_p
         assert (tmp_path / "data" / "valkey" / "appendonlydir").is_dir()
         started = descendants_marked(marker)
         assert len(started) >= 5  # runner, valkey, honcho, gunicorn master + workers, rq worker, its horse
+        commands = {pid: Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") for pid in started}
+        workers = [pid for pid, argv in commands.items() if b"worker" in argv[1:3] and b"rq" in argv[1]]
+        webs = [pid for pid, argv in commands.items() if any(b"gunicorn" in arg for arg in argv[:2])]
+        assert workers and webs
+        cpus = sorted(os.sched_getaffinity(0))
+        for pid in workers:  # make run keeps its workers off one CPU: the web always finds it free
+            assert sorted(os.sched_getaffinity(pid)) == (cpus[1:] if len(cpus) > 1 else cpus)
+        for pid in webs:
+            assert sorted(os.sched_getaffinity(pid)) == cpus
 
         os.killpg(runner.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         runner.wait(30)
