@@ -109,7 +109,7 @@ def healthz_under_load(bench: Bench, seconds: float, burn_seconds: float = 1.0) 
                 _burn(base, seconds, burn_seconds)
                 results.setdefault(SPARE_WORKERS, []).append(_healthz(bench, base, seconds))
             bench.flush()
-            # What the machine allows: the same burn in two bare processes at the lowest priority.
+            # What priority alone allows: the same burn in two bare processes at the lowest priority.
             with _busy_loops(2, burn_seconds):
                 time.sleep(1)
                 results.setdefault(BARE_LOOPS, []).append(_healthz(bench, base, seconds))
@@ -159,7 +159,7 @@ def _burn(base: str, seconds: float, burn_seconds: float) -> None:
 
 @contextmanager
 def _busy_loops(count: int, burn_seconds: float) -> Iterator[None]:
-    """``count`` processes running demo.cpu_burn's loop at SCHED_IDLE: the machine's own floor."""
+    """``count`` processes running demo.cpu_burn's loop at SCHED_IDLE: what priority alone allows."""
     code = f"from jobs.tasks.demo import cpu_burn\nwhile True: cpu_burn({burn_seconds})"
     processes = [
         subprocess.Popen(
