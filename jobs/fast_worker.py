@@ -554,10 +554,10 @@ def _isolated(job: rq.job.Job) -> bool:
 
 def _keep_to_cpus(setting: str) -> None:
     """``spare``: every CPU this process may use but the first, so the web always finds one free."""
+    if setting not in ("all", "spare"):
+        raise SystemExit(f"OFFLOAD_WORKER_CPUS must be 'all' or 'spare', not {setting!r}")
     if setting == "all" or not hasattr(os, "sched_setaffinity"):
         return
-    if setting != "spare":
-        raise SystemExit(f"OFFLOAD_WORKER_CPUS must be 'all' or 'spare', not {setting!r}")
     allowed = sorted(os.sched_getaffinity(0))
     if len(allowed) > 1:
         os.sched_setaffinity(0, allowed[1:])

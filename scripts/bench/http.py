@@ -19,9 +19,13 @@ from scripts.bench.webapp import FLOOR_PATH
 from scripts.procfile import ROOT
 
 CONCURRENCY = (1, 8, 32)
-IDLE_WORKERS = "Offload, 2 workers at OFFLOAD_WORKER_NICE=idle burning CPU"
+# Each row's workers: the Procfile's command with these settings.
+WORKER_SETUPS: dict[str, dict[str, str]] = {
+    "Offload, 2 workers burning CPU": {},
+    "Offload, 2 workers at OFFLOAD_WORKER_NICE=idle burning CPU": {"OFFLOAD_WORKER_NICE": "idle"},
+    "Offload, 2 workers at OFFLOAD_WORKER_CPUS=spare (as make run) burning CPU": {"OFFLOAD_WORKER_CPUS": "spare"},
+}
 BARE_LOOPS = "Offload, 2 bare busy loops at SCHED_IDLE (no worker)"
-SPARE_WORKERS = "Offload, 2 workers at OFFLOAD_WORKER_CPUS=spare (as make run) burning CPU"
 BATCH_SIZE = 1000
 
 
@@ -97,18 +101,11 @@ def healthz_under_load(bench: Bench, seconds: float, burn_seconds: float = 1.0) 
     for _ in range(bench.repeat):
         with web_server(bench) as base:
             results.setdefault("Offload, idle", []).append(_healthz(bench, base, seconds))
-            with offload_workers(bench, 2):
-                _burn(base, seconds, burn_seconds)
-                results.setdefault("Offload, 2 workers burning CPU", []).append(_healthz(bench, base, seconds))
-            bench.flush()
-            with offload_workers(bench, 2, OFFLOAD_WORKER_NICE="idle"):
-                _burn(base, seconds, burn_seconds)
-                results.setdefault(IDLE_WORKERS, []).append(_healthz(bench, base, seconds))
-            bench.flush()
-            with offload_workers(bench, 2, OFFLOAD_WORKER_CPUS="spare"):
-                _burn(base, seconds, burn_seconds)
-                results.setdefault(SPARE_WORKERS, []).append(_healthz(bench, base, seconds))
-            bench.flush()
+            for name, env in WORKER_SETUPS.items():
+                with offload_workers(bench, 2, **env):
+                    _burn(base, seconds, burn_seconds)
+                    results.setdefault(name, []).append(_healthz(bench, base, seconds))
+                bench.flush()
             # What priority alone allows: the same burn in two bare processes at the lowest priority.
             with _busy_loops(2, burn_seconds):
                 time.sleep(1)
@@ -127,7 +124,7 @@ def healthz_under_load(bench: Bench, seconds: float, burn_seconds: float = 1.0) 
             results.setdefault("thread in the web process, 2 threads burning CPU", []).append(busy)
             time.sleep(4)  # the threads finish before the next round
     for idle_name, *busy_names in (
-        ("Offload, idle", "Offload, 2 workers burning CPU", IDLE_WORKERS, SPARE_WORKERS, BARE_LOOPS),
+        ("Offload, idle", *WORKER_SETUPS, BARE_LOOPS),
         ("thread in the web process, idle", "thread in the web process, 2 threads burning CPU"),
     ):
         idle_p99 = statistics.median(load.p99_ms for load in results[idle_name])
