@@ -564,11 +564,13 @@ def _keep_to_cpus(setting: str) -> None:
 
 
 def _lower_priority() -> None:
+    if WORKER_NICE != "idle" and not (WORKER_NICE.isdigit() and int(WORKER_NICE) <= 19):
+        raise SystemExit(f"OFFLOAD_WORKER_NICE must be 'idle' or a whole number from 0 to 19, not {WORKER_NICE!r}")
     if WORKER_NICE == "idle" and hasattr(os, "sched_setscheduler"):
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
         group_nice = 19
-    elif WORKER_NICE.strip("-").isdigit() and int(WORKER_NICE) > 0:
-        group_nice = min(int(WORKER_NICE), 19)
+    elif WORKER_NICE != "idle" and int(WORKER_NICE) > 0:
+        group_nice = int(WORKER_NICE)
         os.nice(group_nice)
     else:
         return

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import redis
 from flask.testing import FlaskClient
 from rq.serializers import JSONSerializer
@@ -123,18 +124,32 @@ def test_workers_yield_the_cpu_and_lower_their_session_group(start_worker):
         assert autogroup.read_text() == own_group  # the test's own session is untouched
 
 
-def test_spare_workers_leave_the_first_cpu_free(start_worker, redis_conn: redis.Redis, tmp_path: Path):
+def test_spare_workers_leave_the_first_cpu_free(start_worker):
     mine = sorted(os.sched_getaffinity(0))
     default = start_worker()
     spare = start_worker(env={"OFFLOAD_WORKER_CPUS": "spare"})
     assert sorted(os.sched_getaffinity(default.pid)) == mine
     assert sorted(os.sched_getaffinity(spare.pid)) == (mine[1:] if len(mine) > 1 else mine)
 
-    registered = redis_conn.scard("rq:workers")
-    wrong = start_worker("--burst", env={"OFFLOAD_WORKER_CPUS": "half"})
+
+NICE_VALUES = "'idle' or a whole number from 0 to 19"
+
+
+@pytest.mark.parametrize(
+    "name, value, allowed",
+    [
+        ("OFFLOAD_WORKER_CPUS", "half", "'all' or 'spare'"),
+        ("OFFLOAD_WORKER_NICE", "low", NICE_VALUES),
+        ("OFFLOAD_WORKER_NICE", "-5", NICE_VALUES),
+    ],
+)
+def test_a_wrong_priority_or_cpu_setting_stops_the_worker_before_it_registers(
+    start_worker, redis_conn: redis.Redis, tmp_path: Path, name: str, value: str, allowed: str
+):
+    wrong = start_worker("--burst", env={name: value})
     assert wrong.wait(30) != 0
-    assert "OFFLOAD_WORKER_CPUS must be 'all' or 'spare', not 'half'" in (tmp_path / "worker-2.log").read_text()
-    assert redis_conn.scard("rq:workers") == registered
+    assert f"{name} must be {allowed}, not {value!r}" in (tmp_path / "worker-0.log").read_text()
+    assert redis_conn.scard("rq:workers") == 0
 
 
 def test_the_pubsub_thread_has_ended_when_unsubscribe_returns(redis_conn: redis.Redis):
