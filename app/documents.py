@@ -87,9 +87,11 @@ def progress_of(job: TaskJob, status: str) -> dict[str, Any]:
 
 
 def attempts_of(job: TaskJob, status: str) -> int:
-    """How many times the job started: automatic retries used, manual retries, and the current run."""
+    """How many times the job started: automatic retries used, manual retries, runs cut off by a
+    dead worker (recoveries), and the current run."""
     automatic = max(0, job.meta.get("max_retries", 0) - (job.retries_left or 0))
-    return automatic + job.meta.get("manual_retries", 0) + (1 if status in _RAN else 0)
+    again = job.meta.get("manual_retries", 0) + job.meta.get("recoveries", 0)
+    return automatic + again + (1 if status in _RAN else 0)
 
 
 def job_filter(
@@ -137,6 +139,8 @@ def job_document(job: TaskJob) -> dict[str, Any]:
         "ended_at": iso(job.ended_at or (latest.created_at if latest is not None else None)),
         "attempts": attempts_of(job, status),
         "retries_left": job.retries_left or 0,
+        # How often the job was put back because its worker died (see jobs.recovery).
+        "recoveries": int(job.meta.get("recoveries", 0)),
         "worker": job.worker_name or None,
         "depends_on": list(job._dependency_ids),  # restored with the job: no extra round trip
         "links": links,

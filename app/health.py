@@ -10,10 +10,12 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Worker
 from rq.scheduler import SCHEDULER_LOCKING_KEY_TEMPLATE
+from rq.suspension import is_suspended
 
 from app.auth import public
 from app.redis_client import get_redis
 from jobs.enqueue import queue_for
+from jobs.liveness import heartbeat_age, is_alive
 from jobs.registry import QUEUES
 
 bp = Blueprint("health", __name__)
@@ -47,7 +49,18 @@ def readyz() -> tuple[dict[str, Any], int]:
 
 
 def _work_and_workers(redis: Redis, problems: list[str]) -> dict[str, Any]:
-    workers = Worker.all(connection=redis)
+    registered = Worker.all(connection=redis)
+    workers = [worker for worker in registered if is_alive(worker)]
+    for worker in registered:
+        if worker not in workers:
+            age = heartbeat_age(worker)
+            problems.append(
+                f"worker {worker.name} has sent no heartbeat for {age:.0f} s" if age is not None
+                else f"worker {worker.name} has never sent a heartbeat"
+            )  # fmt: skip
+    suspended = bool(is_suspended(redis))
+    if suspended:
+        problems.append("RQ is suspended (rq suspend): no job starts until `rq resume`")
     listening = {name for worker in workers for name in worker.queue_names()}
     with redis.pipeline(transaction=False) as pipe:
         for name in QUEUES:
@@ -66,4 +79,4 @@ def _work_and_workers(redis: Redis, problems: list[str]) -> dict[str, Any]:
             problems.append(f"queue {name!r} has {scheduled} scheduled job(s) and no scheduler is running")
     if not workers:
         problems.insert(0, "no worker has sent a heartbeat")
-    return {"workers": len(workers), "queues": queues}
+    return {"workers": len(workers), "suspended": suspended, "queues": queues}

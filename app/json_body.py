@@ -24,14 +24,29 @@ def _no_constants(name: str) -> Any:
 
 
 def _depth(value: Any) -> int:
+    """How deeply ``value`` nests; raises ValueError for text that is not valid Unicode."""
     deepest, stack = 0, [(value, 1)]
     while stack:
         item, level = stack.pop()
-        if isinstance(item, dict | list):
+        if isinstance(item, str):
+            _valid_text(item)
+        elif isinstance(item, dict | list):
             deepest = max(deepest, level)
+            if isinstance(item, dict):
+                for key in item:
+                    _valid_text(key)
             children = item.values() if isinstance(item, dict) else item
             stack.extend((child, level + 1) for child in children)
     return deepest
+
+
+def _valid_text(text: str) -> None:
+    # JSON's \ud800 escapes decode to lone surrogates, which no UTF-8 store (Redis included) can hold.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        bad = text[error.start : error.end].encode("unicode_escape").decode()
+        raise ValueError(f"the text {bad!r} is a lone surrogate, not a Unicode character") from None
 
 
 def parse_json(data: bytes, max_depth: int) -> Any:
@@ -47,7 +62,11 @@ def parse_json(data: bytes, max_depth: int) -> Any:
         ) from None
     except ValueError as error:
         raise ApiProblem(400, "Malformed JSON", str(error), type="urn:offload:problem:json") from None
-    if _depth(value) > max_depth:
+    try:
+        depth = _depth(value)
+    except ValueError as error:
+        raise ApiProblem(400, "Malformed JSON", str(error), type="urn:offload:problem:json") from None
+    if depth > max_depth:
         raise ApiProblem(
             400, "Malformed JSON", f"the body is nested deeper than {max_depth} levels", type="urn:offload:problem:json"
         )

@@ -1,180 +1,64 @@
-"""The worker class the Procfile runs: jobs in the worker process, claimed in small batches.
+"""The worker class the Procfile runs: jobs in the worker process, one round trip per job.
 
 RQ's default worker forks a work-horse per job and spends about twenty Redis round trips
 on each one; a no-op job costs ~13 ms of CPU, so two processes drain ~175 jobs/s. This
-class keeps RQ's records exactly as RQ writes them (the same job hashes, executions,
-registries and results, so rq-dashboard, ``rq info`` and the API read them unchanged) and
-changes how they are written:
+class keeps RQ's records as RQ writes them (the same job hashes, executions, registries
+and results, so rq-dashboard, ``rq info`` and the API read them unchanged) and changes how
+they are written:
 
-- **Claim in batches.** One script pops up to ``n`` job ids from the queues in priority
-  order; one pipeline reads the jobs; one pipeline starts them all. ``n`` adapts: it is 1
-  while jobs take longer than a few milliseconds, so a slow job never holds others back
-  (no prefetch starvation), and grows to OFFLOAD_PREFETCH (32) for a stream of short jobs.
-- **Run in the process.** No fork: the task runs in the worker process, with RQ's
-  SIGALRM timeout. A heartbeat thread keeps the running job (and the claimed ones) alive
-  in Redis, so a dead worker's jobs are recovered after OFFLOAD_HEARTBEAT_GRACE as before.
-  Tasks marked ``@task(isolated=True)`` still run in a forked work-horse.
-- **Write results in batches.** A successful job's bookkeeping goes into a pipeline that is
-  sent when the batch ends (at most ``FLUSH_AFTER`` later). Failures, retries, stops and
-  jobs with dependents take RQ's own path, written at once.
+- **One script per job** (``lua/step.lua``): it records the last job's success, takes the
+  next job from the queues in priority order and starts it, atomically. A job is only ever
+  ``queued`` in its queue or ``started`` by a worker that runs it at that moment: never
+  taken ahead and held, so a cancel, a delete or ``rq suspend`` always reaches it in time.
+- **Run in the process.** No fork: the task runs in the worker process, with RQ's SIGALRM
+  timeout; a heartbeat thread keeps the running job alive in Redis. Tasks marked
+  ``@task(isolated=True)`` still run in a forked work-horse.
+- **Failures, retries, stops, rate-limited jobs and jobs with dependents** take RQ's own path.
 
-Stop and shutdown keep their meaning: a stop request interrupts the running task
-(``JobInterrupted`` is raised in it), a warm shutdown gives the running job
-OFFLOAD_SHUTDOWN_GRACE seconds and then hands it back, and claimed jobs that did not start
-go back to the front of their queues.
+A job whose worker dies is recovered by ``jobs.recovery``: it runs again.
 """
 
 from __future__ import annotations
 
 import gc
 import json
-import os
 import signal
 import sys
 import threading
 import time
 from base64 import b64encode
-from collections import deque
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
 import rq
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT, UNSERIALIZABLE_RETURN_VALUE_PAYLOAD
 from rq.exceptions import StopRequested
 from rq.executions import Execution, ExecutionRegistry
 from rq.job import JobStatus
 from rq.results import Result
+from rq.suspension import WORKERS_SUSPENDED, is_suspended
 from rq.timeouts import JobTimeoutException
 from rq.utils import current_timestamp, now, utcformat
 from rq.worker.base import WorkerStatus
 
 from jobs import events, metrics
-from jobs.worker import Worker
+from jobs.placement import keep_to_cpus, lower_priority
+from jobs.worker import Worker, printable
 
-PREFETCH_MAX = int(os.environ.get("OFFLOAD_PREFETCH", "64"))
-# A batch is sized to take about this long, and its results are sent at least this often.
-BATCH_SECONDS = 0.05
+# Metric tallies are written at least this often.
 FLUSH_AFTER = 0.05
 SUSPENSION_CHECK_EVERY = 1.0
-# Background work yields the CPU to the web process when they share a machine (make run,
-# one dyno): nice 10 by default (0 keeps the normal priority). OFFLOAD_WORKER_NICE=idle runs
-# at SCHED_IDLE, which answers the web a little faster still but can starve a job outright
-# while anything else keeps the CPU busy (a heartbeat included), so it is not the default.
-WORKER_NICE = os.environ.get("OFFLOAD_WORKER_NICE", "10")
-# Where workers and the web share a machine, niceness alone still lets CPU-heavy jobs on every
-# core delay the web's wake-ups (make bench: /healthz p99 ~2-3x idle); OFFLOAD_WORKER_CPUS=spare
-# keeps workers off the first CPU, which make run sets. "all" (the default) uses every CPU.
-WORKER_CPUS = os.environ.get("OFFLOAD_WORKER_CPUS", "all")
+# RQ keeps an execution in the job's execution registry this long past its heartbeat TTL
+# (ExecutionRegistry.add); step.lua writes the same score.
+RQ_EXECUTION_MARGIN = 60
+# RQ's Result.save keeps this many results per job (``xadd(..., maxlen=10)``).
+RQ_RESULTS_MAXLEN = 10
 _INTERRUPT = signal.SIGUSR1
-
-# KEYS: the queue keys in priority order. ARGV: how many at most, the job key prefix.
-# Returns, per claimed job: queue key, job id, whether it has dependents, its hash (flat).
-_CLAIM = """
-local wanted, prefix = tonumber(ARGV[1]), ARGV[2]
-local claimed = {}
-for _, key in ipairs(KEYS) do
-  if wanted <= 0 then break end
-  local ids = redis.call('LPOP', key, wanted)
-  if ids then
-    for _, id in ipairs(ids) do
-      local job_key = prefix .. id
-      table.insert(claimed, key)
-      table.insert(claimed, id)
-      table.insert(claimed, redis.call('EXISTS', job_key .. ':dependents'))
-      table.insert(claimed, redis.call('HGETALL', job_key))
-    end
-    wanted = wanted - #ids
-  end
-end
-return claimed
-"""
-
-# What RQ writes when a worker starts jobs (Execution.create, job.prepare_for_execution,
-# Job.heartbeat) and Offload's "started" event, for a whole batch in one call. Key names
-# come from RQ's own objects (see _start_args); test_fast_worker compares the result with
-# what RQ's own worker writes.
-_START = """
-local worker_key, worker_execs, worker_name = ARGV[1], ARGV[2], ARGV[3]
-local now_ts, now_utc, now_int, worker_ttl = ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7]
-local longest = 0
-redis.call('HSET', worker_key, 'state', 'busy', 'last_heartbeat', now_utc)
-redis.call('EXPIRE', worker_key, worker_ttl)
-for n = 8, #ARGV, 11 do
-  local job_key, job_id, exec_key, exec_id = ARGV[n], ARGV[n+1], ARGV[n+2], ARGV[n+3]
-  local execs_key, wip_key = ARGV[n+4], ARGV[n+5]
-  local ttl, events_key, event, events_ttl, maxlen = tonumber(ARGV[n+6]), ARGV[n+7], ARGV[n+8], ARGV[n+9], ARGV[n+10]
-  local composite = job_id .. ':' .. exec_id
-  redis.call('HSET', exec_key, 'id', exec_id, 'job_id', job_id, 'created_at', now_ts, 'last_heartbeat', now_ts,
-             'worker_name', worker_name)
-  redis.call('EXPIRE', exec_key, ttl)
-  redis.call('ZADD', execs_key, tonumber(now_ts) + ttl + 60, exec_id)
-  redis.call('EXPIRE', execs_key, ttl + 60)
-  redis.call('ZADD', wip_key, now_int + ttl, composite)
-  redis.call('SADD', worker_execs, composite)
-  redis.call('HSET', job_key, 'last_heartbeat', now_utc, 'status', 'started', 'started_at', now_utc,
-             'worker_name', worker_name)
-  redis.call('PERSIST', job_key)
-  redis.call('XADD', events_key, 'MAXLEN', '~', maxlen, '*', 'type', 'status', 'data', event)
-  redis.call('EXPIRE', events_key, events_ttl)
-  if ttl > longest then longest = ttl end
-end
-redis.call('EXPIRE', worker_execs, longest + 60)
-return 1
-"""
-
-# What RQ writes when a job succeeds (Job._handle_success with its Result, Job.cleanup,
-# the execution's deletion, the worker's counters) and Offload's final event.
-_FINISH = """
-local worker_key, worker_execs, worker_name = ARGV[1], ARGV[2], ARGV[3]
-local deferred = {}
-for n = 4, #ARGV, 22 do
-  local job_key, job_id, exec_key, exec_id = ARGV[n], ARGV[n+1], ARGV[n+2], ARGV[n+3]
-  local execs_key, wip_key = ARGV[n+4], ARGV[n+5]
-  local finished_key, finished_score, results_key, ttl = ARGV[n+6], ARGV[n+7], ARGV[n+8], tonumber(ARGV[n+9])
-  local ended_utc, value, started_ts, ended_ts, working = ARGV[n+10], ARGV[n+11], ARGV[n+12], ARGV[n+13], ARGV[n+14]
-  local events_key, event, maxlen = ARGV[n+15], ARGV[n+16], ARGV[n+17]
-  local beside = {events_key, ARGV[n+18], ARGV[n+19], ARGV[n+20]}
-  local dependents_key, dependencies_key = string.match(ARGV[n+21], '^(%S+) (%S+)$')
-  if redis.call('EXISTS', dependents_key) == 1 then
-    -- A job was made to depend on this one while it ran: RQ's own path releases it.
-    table.insert(deferred, job_id)
-  else
-    redis.call('HSET', job_key, 'status', 'finished', 'ended_at', ended_utc)
-    local fields = {'type', '1', 'worker_name', worker_name}
-    if value ~= '' then
-      table.insert(fields, 'return_value')
-      table.insert(fields, value)
-    end
-    local execution = {'execution_id', exec_id, 'execution_started_at', started_ts, 'execution_ended_at', ended_ts}
-    for _, item in ipairs(execution) do table.insert(fields, item) end
-    redis.call('XADD', results_key, 'MAXLEN', '~', 10, '*', unpack(fields))
-    if ttl == -1 then
-      redis.call('PERSIST', results_key)
-    else
-      redis.call('EXPIRE', results_key, ttl)
-    end
-    redis.call('ZADD', finished_key, finished_score, job_id)
-    if ttl > 0 then
-      for _, key in ipairs({job_key, dependents_key, dependencies_key}) do redis.call('EXPIRE', key, ttl) end
-    end
-    redis.call('DEL', exec_key)
-    redis.call('ZREM', wip_key, job_id .. ':' .. exec_id)
-    redis.call('ZREM', execs_key, exec_id)
-    redis.call('SREM', worker_execs, job_id .. ':' .. exec_id)
-    redis.call('HINCRBY', worker_key, 'successful_job_count', 1)
-    redis.call('HINCRBYFLOAT', worker_key, 'total_working_time', working)
-    redis.call('XADD', events_key, 'MAXLEN', '~', maxlen, '*', 'type', 'status', 'data', event)
-    for _, key in ipairs(beside) do
-      if ttl > 0 then redis.call('EXPIRE', key, ttl) else redis.call('PERSIST', key) end
-    end
-  end
-end
-return deferred
-"""
+_LUA = Path(__file__).with_name("lua")
 
 
 class JobInterrupted(BaseException):  # noqa: N818 - it reads as what happened to the job
@@ -184,7 +68,7 @@ class JobInterrupted(BaseException):  # noqa: N818 - it reads as what happened t
     """
 
 
-class _Claimed:
+class _Running:
     __slots__ = ("job", "queue", "execution", "has_dependents")
 
     def __init__(self, job: rq.job.Job, queue: rq.Queue, execution: Execution, has_dependents: bool) -> None:
@@ -192,21 +76,37 @@ class _Claimed:
 
 
 class FastWorker(Worker):
-    """Offload's worker: in-process execution, batched claims and pipelined bookkeeping."""
+    """Offload's worker: in-process execution, one scripted round trip per job."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._claimed: deque[_Claimed] = deque()
-        self._running: _Claimed | None = None
-        self._finished: list[Any] = []  # _FINISH arguments of jobs whose success is not written yet
-        self._finished_jobs: dict[str, tuple[_Claimed, Any]] = {}
+        self._running: _Running | None = None
+        self._interruptible = False
+        self._finished: list[str] = []  # step.lua arguments of successes not written yet
+        self._finished_jobs: dict[str, tuple[_Running, Any]] = {}
         self._tally = metrics.Tally()
-        self._pending_since = 0.0
-        self._batch_size = 1
-        self._claim_script = self.connection.register_script(_CLAIM)
-        self._start_script = self.connection.register_script(_START)
-        self._finish_script = self.connection.register_script(_FINISH)
+        self._tally_written = 0.0
+        self._step_source = (_LUA / "step.lua").read_text()
+        self._step_sha = ""
+        self._step_connection: Any = None
         self._beats_stop = threading.Event()
+        self._execution_id, self._stamp = "", now()
+        self._step_header = json.dumps(
+            {
+                "worker_key": self.key,
+                "worker_execs": self.executions_key,
+                "worker_name": self.name,
+                "results_maxlen": RQ_RESULTS_MAXLEN,
+            }
+        )
+        # Key names step.lua builds for the job it takes, from RQ's own objects (not copied).
+        self._templates = {
+            "exec_template": Execution("{exec}", "{job}", self.connection).key,
+            "execs_template": ExecutionRegistry("{job}", self.connection).key,
+            "wip_template": rq.registry.StartedJobRegistry("{queue}", connection=self.connection).key,
+            "events_template": events.events_key("{job}"),
+            "job_prefix": self.job_class.redis_job_namespace_prefix,
+        }
 
     def unsubscribe(self) -> None:
         """RQ's, with the listening thread told to stop first. In RQ's order the reply to
@@ -225,7 +125,7 @@ class FastWorker(Worker):
         thread.join(timeout=1)
         self.pubsub.close()
 
-    # The loop: RQ's ``work`` skeleton, a batch at a time.
+    # The loop: RQ's ``work`` skeleton.
 
     def work(
         self,
@@ -238,8 +138,8 @@ class FastWorker(Worker):
         with_scheduler: bool = False,
         dequeue_strategy: Any = None,
     ) -> bool:
-        _keep_to_cpus(WORKER_CPUS)
-        _lower_priority()  # before the worker registers: a registered worker runs as it will
+        keep_to_cpus()
+        lower_priority()  # before the worker registers: a registered worker runs as it will
         self.bootstrap(logging_level, date_format, log_format)
         self._dequeue_strategy = dequeue_strategy
         if with_scheduler:
@@ -260,18 +160,27 @@ class FastWorker(Worker):
                     if self.should_run_maintenance_tasks:
                         self.run_maintenance_tasks()
                     with metrics.tallied(self._tally):
-                        if not self._claim(burst, max_idle_time):
+                        outcome = self._take_next(burst, max_idle_time)
+                        if outcome is None:
                             break
-                        completed += self._run_claimed(max_jobs, completed)
+                        if outcome == "suspended":  # wait here, visibly, until `rq resume`
+                            self.check_for_suspension(burst)
+                            checked_suspension = time.monotonic()
+                            continue
+                        if self._running is not None:
+                            self._run(self._running)
+                            completed += 1
                     backoff = 1.0
                 except (RedisConnectionError, RedisTimeoutError) as error:
-                    # As RQ's worker does: wait for Redis and go on. Jobs claimed before the outage
-                    # are still started in Redis and are recovered as abandoned if they never finish.
+                    # As RQ's worker does: wait for Redis and go on. A job this worker could not
+                    # record is recovered and runs again.
                     self.log.error("worker %s: cannot reach Redis (%s); retrying in %.0f s", self.name, error, backoff)
                     time.sleep(backoff)
                     backoff = min(backoff * 2, 30.0)
+                    self._ensure_registered()
                     continue
                 if max_jobs is not None and completed >= max_jobs:
+                    self.log.info("Worker %s: finished executing %d jobs, quitting", self.name, completed)
                     break
         except StopRequested:
             pass
@@ -281,44 +190,46 @@ class FastWorker(Worker):
             self.log.exception("worker %s: unhandled error, quitting", self.name)
         finally:
             try:
-                self._hand_back_claimed()
                 self._flush()
                 self._write_tally()
             except RedisError:
                 self.log.exception("worker %s: could not record its last jobs; they will be recovered", self.name)
             self._beats_stop.set()
+            if self._step_connection is not None:
+                self._step_connection.disconnect()
             self.teardown()
         return bool(completed)
 
-    def _claim(self, burst: bool, max_idle_time: int | None) -> bool:
-        """Claim a batch of jobs; False when there is nothing to do (burst) or the worker stops."""
+    def _take_next(self, burst: bool, max_idle_time: int | None) -> str | None:
+        """Take and start the next job (it is then ``self._running``): 'started', 'suspended',
+        or None when the worker should stop (burst mode and nothing to do, idle too long)."""
         keys = [queue.key for queue in self._ordered_queues]
-        found = self._claim_script(keys=keys, args=[self._batch_size, self.job_class.redis_job_namespace_prefix])
-        if not found:
-            self._flush()
+        outcome = self._step(keys)
+        while outcome == "empty":
+            self._write_tally()
             if burst:
-                return False
+                self.log.info("Worker %s: done, quitting", self.name)
+                return None
             self.set_state(WorkerStatus.IDLE)
             self.procline(f"Listening on {','.join(self.queue_names())}")
             popped = self._wait_for_job(keys, max_idle_time)
             if popped is None:
-                return False
-            key, job_id = popped
-            job_key = self.job_class.key_for(job_id.decode())
-            with self.connection.pipeline(transaction=False) as pipe:
-                pipe.exists(f"{job_key}:dependents")
-                pipe.hgetall(job_key)
-                has_dependents, raw = pipe.execute()
-            found = [key, job_id, has_dependents, raw]
-        self._start(found)
-        return True
+                return None
+            outcome = self._step(keys, popped=[part.decode() for part in popped])
+        return outcome
 
     def _wait_for_job(self, keys: list[str], max_idle_time: int | None) -> tuple[bytes, bytes] | None:
+        """Block until a job arrives. BLPOP takes it out of its queue; step.lua then starts it at
+        once, or pushes it back if RQ was suspended meanwhile (the sweeper finds it should the
+        worker die in between)."""
         idle_since = time.monotonic()
         while not self._stop_requested:
             self.heartbeat()
             if self.should_run_maintenance_tasks:
                 self.run_maintenance_tasks()
+            if is_suspended(self.connection):  # nothing is taken while suspended: wait, visibly
+                self.check_for_suspension(False)
+                continue
             timeout = self.dequeue_timeout
             if max_idle_time is not None:
                 left = max_idle_time - (time.monotonic() - idle_since)
@@ -330,74 +241,102 @@ class FastWorker(Worker):
             except RedisError as error:  # Redis went away: wait and try again, as RQ's worker does
                 self.log.error("worker %s: cannot reach Redis (%s); retrying in 1 s", self.name, error)
                 time.sleep(1)
+                self._ensure_registered()
                 continue
             if popped is not None:
                 return popped
         return None
 
-    def _start(self, found: list[Any]) -> None:
-        """Start every claimed job in one call: RQ's records, Offload's events and metrics."""
-        queues = {queue.key: queue for queue in self._ordered_queues}
-        stamp = now()
-        self._state = WorkerStatus.BUSY  # _START writes it to Redis; a stop request reads this copy
-        args: list[Any] = [
-            self.key,
-            self.executions_key,
-            self.name,
-            stamp.timestamp(),
-            utcformat(stamp),
-            current_timestamp(),
-            self.job_monitoring_interval + 60,
-        ]
-        for index in range(0, len(found), 4):
-            key, job_id, has_dependents, raw = found[index : index + 4]
-            if not raw:
-                continue  # deleted while it waited: nothing to run
-            raw = dict(zip(raw[::2], raw[1::2], strict=True)) if isinstance(raw, list) else raw
-            job = self.job_class(job_id.decode(), connection=self.connection, serializer=self.serializer)
-            job.restore(raw)
-            job.redis_server_version = self.get_redis_server_version()
-            job.worker_name, job.started_at, job.last_heartbeat = self.name, stamp, stamp
-            job._status = JobStatus.STARTED
-            ttl = self.get_heartbeat_ttl(job)
-            execution = Execution(uuid4().hex, job.id, self.connection, self.name)
-            execution.created_at = execution.last_heartbeat = stamp
-            execution._job = job
-            event = json.dumps({"status": "started", "at": time.time(), "worker": self.name})
-            args += [
-                *_execution_keys(job, execution),
-                ttl,
-                events.events_key(job.id),
-                event,
-                job.failure_ttl or events.DEFAULT_TTL,
-                events.EVENTS_MAXLEN,
-            ]
-            job.observe_queue_wait()
-            self._claimed.append(_Claimed(job, queues[key.decode()], execution, bool(has_dependents)))
-        self._start_script(args=args)
+    def _step(self, keys: list[str], popped: list[str] | None = None) -> str:
+        """One call of step.lua: the successes not written yet, then (with ``keys``) take and
+        start the next job. A direct call, not a pipeline: redis-py checks a pipeline's scripts
+        with SCRIPT EXISTS first, a second round trip for every job."""
+        finished, jobs = self._finished, self._finished_jobs
+        header = self._step_header
+        if keys:
+            header = f'{header[:-1]}, "take": {json.dumps(self._take_argument(popped))}}}'
+        outcome, deferred, lost, taken = self._call_step(keys, [header, *finished])
+        self._finished, self._finished_jobs = [], {}  # on an error they stay pending, for the next try
+        if jobs:
+            self._after_finish(jobs, deferred, lost)
+        if time.monotonic() - self._tally_written > FLUSH_AFTER:
+            self._write_tally()
+        outcome = outcome.decode()
+        if outcome == "started":
+            self._started(taken)
+        return outcome
 
-    def _run_claimed(self, max_jobs: int | None, completed: int) -> int:
-        ran = 0
-        started = time.perf_counter()
-        while self._claimed and not self._stop_requested:
-            if max_jobs is not None and completed + ran >= max_jobs:
-                break
-            claimed = self._claimed.popleft()
-            self._run(claimed)
-            ran += 1
-            if self._finished and time.perf_counter() - self._pending_since > FLUSH_AFTER:
-                self._flush()
-        if ran:
-            per_job = (time.perf_counter() - started) / ran
-            self._batch_size = max(1, min(PREFETCH_MAX, int(BATCH_SECONDS / max(per_job, 1e-6))))
-        return ran
+    def _call_step(self, keys: list[str], args: list[str]) -> Any:
+        """EVALSHA on a connection of its own: redis-py's pool and retry wrapper cost ~40 us a
+        call, a sixth of a no-op job's time (one script call per job makes that count)."""
+        if self._step_connection is None:
+            self._step_connection = self.connection.connection_pool.make_connection()
+            self._step_sha = self.connection.script_load(self._step_source)
+        connection = self._step_connection
+        try:
+            connection.send_command("EVALSHA", self._step_sha, len(keys), *keys, *args)
+            return connection.read_response()
+        except NoScriptError:  # Redis restarted without its scripts
+            self._step_sha = self.connection.script_load(self._step_source)
+            return self._call_step(keys, args)
+        except (RedisConnectionError, RedisTimeoutError):
+            connection.disconnect()
+            raise
+
+    def _take_argument(self, popped: list[str] | None) -> dict[str, Any]:
+        """What step.lua needs to start a job; the execution id and start time are kept for
+        ``_started``."""
+        stamp = self._stamp = now()
+        self._execution_id = uuid4().hex
+        return {
+            **self._templates,
+            **({"popped": popped} if popped else {}),
+            "suspended": WORKERS_SUSPENDED,
+            "mark_busy": self._state != WorkerStatus.BUSY,
+            "worker_ttl": self.job_monitoring_interval + 60,
+            "exec_id": self._execution_id,
+            "interval": self.job_monitoring_interval,
+            "margin": RQ_EXECUTION_MARGIN,
+            "now_ts": repr(stamp.timestamp()),
+            "now_utc": utcformat(stamp),
+            "now_int": current_timestamp(),
+            "event": json.dumps({"status": "started", "at": time.time(), "worker": self.name}),
+            "default_events_ttl": events.DEFAULT_TTL,
+            "events_maxlen": events.EVENTS_MAXLEN,
+        }
+
+    def _started(self, taken: list[Any]) -> None:
+        """The job step.lua started, as this process runs it."""
+        key, job_id, has_dependents, raw = taken
+        queue = next(queue for queue in self._ordered_queues if queue.key == key.decode())
+        stamp = self._stamp
+        self._state = WorkerStatus.BUSY
+        job = self.job_class(job_id.decode(), connection=self.connection, serializer=self.serializer)
+        execution = Execution(self._execution_id, job.id, self.connection, self.name)
+        execution.created_at = execution.last_heartbeat = stamp
+        execution._job = job
+        running = _Running(job, queue, execution, bool(has_dependents))
+        try:
+            job.restore(dict(zip(raw[::2], raw[1::2], strict=True)))
+        except Exception as error:  # noqa: BLE001 - a job hash nobody can read fails alone
+            job.origin = queue.name
+            self.log.error("worker %s: job %s cannot be read (%s); failing it", self.name, job.id, error)
+            reason = f"{type(error).__name__}: the job's record cannot be read: {printable(str(error))}"
+            self.handle_job_failure(job, queue, exc_string=reason, execution=execution)
+            return
+        job.redis_server_version = self.get_redis_server_version()
+        job.worker_name, job.started_at, job.last_heartbeat = self.name, stamp, stamp
+        job._status = JobStatus.STARTED
+        job.observe_queue_wait()
+        self._running = running
 
     # One job.
 
-    def _run(self, claimed: _Claimed) -> None:
-        job, queue, execution = claimed.job, claimed.queue, claimed.execution
+    def _run(self, running: _Running) -> None:
+        job, queue, execution = running.job, running.queue, running.execution
         if _isolated(job):
-            # Its own work-horse, as RQ's forking worker runs it: give up the claim's execution.
+            # Its own work-horse, as RQ's forking worker runs it: give up this execution.
+            self._running = None
             self._flush()
             with self.connection.pipeline() as pipe:
                 self.cleanup_execution(job, pipe, execution)
@@ -406,33 +345,57 @@ class FastWorker(Worker):
             return
         self.executions.clear()
         self.execution = execution
-        self._running = claimed
         self.procline(f"Processing {job.id} from {job.origin} since {time.time()}")
         try:
-            job.started_at = now()
-            timeout = job.timeout or self.queue_class.DEFAULT_TIMEOUT
-            with self.death_penalty_class(timeout, JobTimeoutException, job_id=job.id):
-                result = job.perform()
-            job.refuse_callbacks()  # a callback forged into Redis fails the job, as RQ's own path would
-        except BaseException:
-            self._running = None
-            self._flush()
-            self._finalize_failure(job, queue, execution, sys.exc_info())
-        else:
-            self._running = None
-            plain = not (claimed.has_dependents or isinstance(result, rq.Retry) or job.repeats_left)
-            if not plain or job.get_result_ttl(self.default_result_ttl) == 0:
+            try:
+                job.started_at = now()
+                timeout = job.timeout or self.queue_class.DEFAULT_TIMEOUT
+                with self.death_penalty_class(timeout, JobTimeoutException, job_id=job.id):
+                    self._interruptible = True
+                    result = job.perform()
+                    self._interruptible = False
+                job.refuse_callbacks()  # a callback forged into Redis fails the job, as RQ's own path would
+            except BaseException:
+                self._interruptible = False
+                self._running = None
                 self._flush()
-                self._finalize_success(job, queue, execution, result)
+                self._record(running, lambda: self._finalize_failure(job, queue, execution, sys.exc_info()))
             else:
-                self._finish(claimed, result)
+                self._running = None
+                plain = not (
+                    running.has_dependents or isinstance(result, rq.Retry) or job.repeats_left or job.rate_limit_key
+                )
+                if not plain or job.get_result_ttl(self.default_result_ttl) == 0:
+                    self._flush()
+                    self._record(running, lambda: self._finalize_success(job, queue, execution, result))
+                else:
+                    self._record(running, lambda: self._finish(running, result))
         finally:
+            self._interruptible = False
+            self._running = None
+            self.execution = None
             self.executions.clear()
 
-    def _finish(self, claimed: _Claimed, result: Any) -> None:
-        """Record a success as RQ does, with the batch's next write."""
-        job, execution = claimed.job, claimed.execution
-        self._finished_jobs[job.id] = (claimed, result)
+    def _record(self, running: _Running, record: Any) -> None:
+        """Record a job's outcome; if that fails for any reason but Redis being away, the job
+        fails with that reason instead of taking the worker down."""
+        try:
+            record()
+        except (RedisConnectionError, RedisTimeoutError):
+            raise
+        except Exception as error:  # noqa: BLE001 - one job's bad data must not stop the worker
+            self.log.exception("worker %s: could not record the outcome of job %s", self.name, running.job.id)
+            reason = f"{type(error).__name__}: the job's outcome could not be recorded: {printable(str(error))}"
+            try:
+                self.handle_job_failure(running.job, running.queue, exc_string=reason, execution=running.execution)
+            except (RedisConnectionError, RedisTimeoutError):
+                raise
+            except Exception:  # noqa: BLE001 - left started: recovery runs it again
+                self.log.exception("worker %s: could not fail job %s either", self.name, running.job.id)
+
+    def _finish(self, running: _Running, result: Any) -> None:
+        """Record a success as RQ does, with the next round trip."""
+        job, execution = running.job, running.execution
         job.ended_at = now()
         job._result = result
         job._status = JobStatus.FINISHED
@@ -441,46 +404,60 @@ class FastWorker(Worker):
             value = "" if result is None else b64encode(self.serializer.dumps(result)).decode()
         except Exception:  # noqa: BLE001 - RQ stores the same placeholder for what it cannot serialize
             value = b64encode(self.serializer.dumps(UNSERIALIZABLE_RETURN_VALUE_PAYLOAD)).decode()
-        if not self._finished:
-            self._pending_since = time.perf_counter()
-        self._finished += [
-            *_execution_keys(job, execution),
-            job.finished_job_registry.key,
-            "+inf" if ttl == -1 else current_timestamp() + ttl,
-            Result.get_key(job.id),
-            ttl,
-            utcformat(job.ended_at),
-            value,
-            execution.created_at.timestamp(),
-            job.ended_at.timestamp(),
-            (job.ended_at - job.started_at).total_seconds(),
-            events.events_key(job.id),
-            json.dumps({"status": "finished", "at": time.time()}),
-            events.EVENTS_MAXLEN,
-            *events.keys_of(job.id)[1:],
-            f"{job.dependents_key} {job.dependencies_key}",
-        ]
+        argument = {
+            "job_key": job.key,
+            "job_id": job.id,
+            "exec_key": execution.key,
+            "exec_id": execution.id,
+            "execs_key": ExecutionRegistry(job.id, job.connection).key,
+            "wip_key": job.started_job_registry.key,
+            "finished_key": job.finished_job_registry.key,
+            "finished_score": "+inf" if ttl == -1 else current_timestamp() + ttl,
+            "results_key": Result.get_key(job.id),
+            "ttl": ttl,
+            "ended_utc": utcformat(job.ended_at),
+            "value": value,
+            "started_ts": repr(execution.created_at.timestamp()),
+            "ended_ts": repr(job.ended_at.timestamp()),
+            "working": (job.ended_at - job.started_at).total_seconds(),
+            "events_key": events.events_key(job.id),
+            "event": json.dumps({"status": "finished", "at": time.time()}),
+            "events_maxlen": events.EVENTS_MAXLEN,
+            "beside": events.keys_of(job.id)[1:],
+            "dependents_key": job.dependents_key,
+            "dependencies_key": job.dependencies_key,
+        }
+        self._finished.append(json.dumps(argument))
+        self._finished_jobs[job.id] = (running, result)
 
     def _flush(self) -> None:
-        finished, jobs = self._finished, self._finished_jobs
-        if not finished and not (self._tally.increments or self._tally.sums):
-            return
-        with self.connection.pipeline(transaction=False) as pipe:
-            if finished:
-                self._finish_script(args=[self.key, self.executions_key, self.name, *finished], client=pipe)
-            self._tally.write(pipe)
-            answers = pipe.execute()  # on an error, the results stay pending for the next try
-        self._finished, self._finished_jobs = [], {}
-        deferred = {job_id.decode() for job_id in answers[0]} if finished else set()
+        if self._finished:
+            self._step([])
+
+    def _after_finish(
+        self, jobs: dict[str, tuple[_Running, Any]], deferred_ids: list[bytes], lost_ids: list[bytes]
+    ) -> None:
+        deferred = {job_id.decode() for job_id in deferred_ids}
+        lost = {job_id.decode() for job_id in lost_ids}
         with metrics.tallied(self._tally):  # counted with the next write
-            for job_id, (claimed, result) in jobs.items():
-                if job_id in deferred:
-                    claimed.job.ended_at = None
-                    self._finalize_success(claimed.job, claimed.queue, claimed.execution, result)
+            for job_id, (running, result) in jobs.items():
+                if job_id in lost:
+                    self.log.warning(
+                        "worker %s: job %s finished after it was recovered (this worker was unreachable); "
+                        "its re-run records the outcome",
+                        self.name,
+                        job_id,
+                    )
+                elif job_id in deferred:
+                    running.job.ended_at = None
+                    self._record(
+                        running, lambda r=running, v=result: self._finalize_success(r.job, r.queue, r.execution, v)
+                    )  # noqa: E501
                 else:
-                    claimed.job.record_end("finished")
+                    running.job.record_end("finished")
 
     def _write_tally(self) -> None:
+        self._tally_written = time.monotonic()
         if self._tally.increments or self._tally.sums:
             with self.connection.pipeline(transaction=False) as pipe:
                 self._tally.write(pipe)
@@ -489,18 +466,22 @@ class FastWorker(Worker):
     # Stop, shutdown and heartbeats.
 
     def kill_horse(self, sig: signal.Signals = signal.SIGKILL) -> None:
-        """A stop request or a shutdown's end: interrupt the task running in this process."""
+        """A stop request or a shutdown's end: interrupt the task running in this process, or
+        the isolated task's work-horse. With neither there is nothing to stop."""
         if self._running is not None:
-            signal.pthread_kill(threading.main_thread().ident, _INTERRUPT)
+            signal.pthread_kill(threading.main_thread().ident, _INTERRUPT)  # type: ignore[arg-type]
         else:
             super().kill_horse(sig)
 
     def _interrupt_running_job(self, signum: int, frame: Any) -> None:
-        if self._running is not None:
+        if self._running is not None and self._interruptible:
             raise JobInterrupted(f"job {self._running.job.id} interrupted on request")
 
     def request_force_stop(self, signum: int, frame: Any) -> None:
-        if self._running is not None:
+        if self._running is not None and self._interruptible:
+            if (now() - self._shutdown_requested_date).total_seconds() < 1:  # type: ignore[operator]
+                self.log.debug("Worker %s: shutdown signal ignored, received twice in less than 1 second", self.name)
+                return
             self._handing_back = self._running.job.id
             self._stop_requested = True
             raise JobInterrupted("the worker is stopping now")
@@ -513,31 +494,22 @@ class FastWorker(Worker):
         else:
             super()._stop_horse_for_hand_back(job_id)
 
-    def _hand_back_claimed(self) -> None:
-        """Claimed jobs that never started go back to the front of their queues, in order."""
-        while self._claimed:
-            claimed = self._claimed.pop()
-            try:
-                self._hand_back(claimed.job, claimed.execution)
-            except Exception:
-                self.log.exception("could not hand back job %s; the sweeper will", claimed.job.id)
-
     def _start_heartbeats(self) -> None:
-        """Keep the running and claimed jobs alive in Redis while the main thread runs a task."""
+        """Keep the worker and its running job alive in Redis while the main thread runs a task."""
 
         def beat() -> None:
             while not self._beats_stop.wait(self.job_monitoring_interval):
-                holding = [claim for claim in (self._running, *list(self._claimed)) if claim is not None]
-                if not holding:
+                running = self._running
+                if running is None:
                     continue
                 try:
+                    self._ensure_registered()
                     with self.connection.pipeline() as pipe:
                         self.heartbeat(self.job_monitoring_interval + 60, pipeline=pipe)
-                        for claim in holding:
-                            started = claim.job.started_at
-                            working = (now() - started).total_seconds() if started else 0.0
-                            ttl = int(self.get_heartbeat_ttl(claim.job, working_time=working))
-                            claim.execution.heartbeat(claim.job.started_job_registry, ttl, pipeline=pipe)
+                        started = running.job.started_at
+                        working = (now() - started).total_seconds() if started else 0.0
+                        ttl = int(self.get_heartbeat_ttl(running.job, working_time=working))
+                        running.execution.heartbeat(running.job.started_job_registry, ttl, pipeline=pipe)
                         pipe.execute()
                 except Exception:  # noqa: BLE001 - the next beat tries again; recovery covers a dead worker
                     self.log.warning("worker %s: a heartbeat failed", self.name, exc_info=True)
@@ -550,70 +522,3 @@ def _isolated(job: rq.job.Job) -> bool:
         return job.task.isolated
     except Exception:  # noqa: BLE001 - unknown task, unreadable payload: performing it fails the job visibly
         return False
-
-
-def _keep_to_cpus(setting: str) -> None:
-    """``spare``: every CPU this process may use but the first, so the web always finds one free."""
-    if setting not in ("all", "spare"):
-        raise SystemExit(f"OFFLOAD_WORKER_CPUS must be 'all' or 'spare', not {setting!r}")
-    if setting == "all" or not hasattr(os, "sched_setaffinity"):
-        return
-    allowed = sorted(os.sched_getaffinity(0))
-    if len(allowed) > 1:
-        os.sched_setaffinity(0, allowed[1:])
-
-
-def _lower_priority() -> None:
-    if WORKER_NICE != "idle" and not (WORKER_NICE.isdigit() and int(WORKER_NICE) <= 19):
-        raise SystemExit(f"OFFLOAD_WORKER_NICE must be 'idle' or a whole number from 0 to 19, not {WORKER_NICE!r}")
-    if WORKER_NICE == "idle" and hasattr(os, "sched_setscheduler"):
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-        group_nice = 19
-    elif WORKER_NICE != "idle" and int(WORKER_NICE) > 0:
-        group_nice = int(WORKER_NICE)
-        os.nice(group_nice)
-    else:
-        return
-    # Linux's autogroup (on by default) first shares the CPU between sessions, and honcho,
-    # make run, and most supervisors start each process in a session of its own: there a
-    # nice worker still gets as much CPU as the web, and niceness alone changed nothing
-    # (make bench: /healthz p99 8 ms under two burning workers at nice 10 or SCHED_IDLE,
-    # 1.8 ms idle; with the group lowered 5 ms at nice 10 and 2.3-4 ms at SCHED_IDLE, as with
-    # bare busy loops at SCHED_IDLE).
-    # Lower the session's group too, but only when the session holds this worker alone.
-    if _alone_in_session():
-        try:
-            Path("/proc/self/autogroup").write_text(str(group_nice))
-        except OSError:
-            pass  # no autogroup here (not Linux, or a kernel without it)
-
-
-def _alone_in_session() -> bool:
-    """True when no process but this one (and the ``sh -c`` leading its session) is in its session."""
-    session, mine = os.getsid(0), {os.getpid(), os.getppid()}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()  # after the name: state, ppid, pgrp, session
-        except OSError:
-            continue
-        if int(fields[3]) == session and int(stat.parent.name) not in mine:
-            return False
-    if session == os.getpid():
-        return True
-    try:  # led by the parent: only a non-interactive `sh -c` that exits with this worker will do
-        argv = Path(f"/proc/{session}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return session == os.getppid() and len(argv) > 1 and argv[1] == b"-c"
-
-
-def _execution_keys(job: rq.job.Job, execution: Execution) -> list[str]:
-    """The first six arguments of _START and _FINISH for one job: names from RQ's own objects."""
-    return [
-        job.key,
-        job.id,
-        execution.key,
-        execution.id,
-        ExecutionRegistry(job.id, job.connection).key,
-        job.started_job_registry.key,
-    ]

@@ -39,7 +39,11 @@ class LogSink:
         self._thread: threading.Thread | None = None
 
     def add(self, level: str, message: str, logger: str | None = None) -> None:
-        encoded = message.encode("utf-8", "replace")
+        try:
+            encoded = message.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: escape it, or Redis could not store the line
+            message = message.encode("utf-8", "backslashreplace").decode("utf-8")
+            encoded = message.encode("utf-8")
         if len(encoded) > LOG_MAX_LINE_BYTES:
             message = encoded[:LOG_MAX_LINE_BYTES].decode("utf-8", "ignore") + " …[line truncated]"
         line = {"at": time.time(), "level": level, "logger": logger, "message": message}
@@ -105,7 +109,8 @@ def _installed_handler(level: int) -> _SinkHandler:
     if _handler is None:
         _handler = _SinkHandler()
         logging.getLogger().addHandler(_handler)
-    _handler.setLevel(level)
+    if _handler.level != level:  # setLevel clears every logger's cache: a cost per job if done each time
+        _handler.setLevel(level)
     return _handler
 
 
@@ -154,4 +159,5 @@ def capture(connection: Redis, job_id: str, ttl: int | None, level: int = loggin
             stdout.close_line()
             stderr.close_line()
             _current_sink.reset(token)
-            root.setLevel(previous_level)
+            if root.level != previous_level:
+                root.setLevel(previous_level)

@@ -11,6 +11,7 @@ from jobs import logging_config as _logging_config
 from jobs.connection import redis_url as _redis_url
 from jobs.registry import QUEUES as _QUEUES
 from jobs.registry import registry as _registry
+from jobs.worker import wait_when_suspended_at_start as _wait_when_suspended_at_start
 
 try:
     REDIS_URL = _redis_url(os.environ["REDIS_URL"])
@@ -24,6 +25,9 @@ if _unknown:
 
 # `rq cron` reads this module before it builds its scheduler: make that one survive outages.
 _cron_scheduler.install()
+
+# A worker started while RQ is suspended waits, registered and visible, instead of exiting 1.
+_wait_when_suspended_at_start()
 
 # With a handler on the root logger, RQ adds none of its own: worker and cron log in our format.
 _logging_config.configure()

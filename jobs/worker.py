@@ -1,9 +1,13 @@
-"""The worker class for ``rq worker -w jobs.worker.Worker``.
+"""The worker class for ``rq worker -w jobs.worker.Worker``, and the base of Offload's own.
 
 RQ's work-horse calls ``os.setpgrp()``, so a signal to the worker's process group
 (honcho, Ctrl-C, a platform stop) never reaches it, and a worker killed outright
 leaves its horse running with nobody to record the result. Here the horse asks the
-kernel to kill it when its worker dies.
+kernel to kill it when its worker dies. Beside that, what every Offload worker keeps:
+a stop never signals the worker's own process group, a worker whose registration
+expired registers again, a worker started while RQ is suspended waits instead of
+exiting, what dead workers held is recovered (``jobs.recovery``), and text that cannot
+be stored never takes a worker down.
 """
 
 from __future__ import annotations
@@ -16,10 +20,14 @@ import threading
 from typing import Any
 
 import rq
+import rq.cli.workers
+from redis.exceptions import RedisError
+from rq import worker_registration
 from rq.job import JobStatus
 
 from jobs import events
 from jobs.lifecycle import cancel_dependents
+from jobs.recovery import HEARTBEAT_GRACE, recover
 from jobs.sweeper import sweep
 
 _PR_SET_PDEATHSIG = 1
@@ -34,7 +42,6 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
-HEARTBEAT_GRACE = int(os.environ.get("OFFLOAD_HEARTBEAT_GRACE", "15"))
 # Heroku sends SIGKILL 30 s after SIGTERM: finish the job by then, or hand it back.
 SHUTDOWN_GRACE = float(os.environ.get("OFFLOAD_SHUTDOWN_GRACE", "20"))
 SWEEP_CONFIRM_AFTER = float(os.environ.get("OFFLOAD_SWEEP_CONFIRM_AFTER", "10"))
@@ -46,18 +53,68 @@ class Worker(rq.Worker):
     _hand_back_timer: threading.Timer | None = None
     _handing_back: str | None = None
 
-    def get_heartbeat_ttl(self, job: rq.job.Job, working_time: float = 0.0) -> int:
-        """RQ adds a fixed 60 s to each job heartbeat, so a job whose worker died looked alive
-        for over a minute; Offload's grace is OFFLOAD_HEARTBEAT_GRACE (15 s) after the next
-        expected beat, and the job is recovered that much sooner."""
-        return super().get_heartbeat_ttl(job, working_time) - 60 + HEARTBEAT_GRACE
-
     def run_maintenance_tasks(self) -> None:
-        super().run_maintenance_tasks()
+        """Offload's recovery first, so that a dead worker's jobs run again before RQ's own
+        cleanup (which lags it by RQ's 60 s heartbeat margin) could fail them as abandoned."""
+        self._ensure_registered()
         try:
+            recover(
+                self.connection,
+                self.queue_names(),
+                worker_stale_after=max(self.dequeue_timeout, self.job_monitoring_interval) + HEARTBEAT_GRACE,
+                job_stale_after=self.job_monitoring_interval + HEARTBEAT_GRACE,
+            )
             sweep(self.connection, confirm_after=SWEEP_CONFIRM_AFTER)
         except Exception:
-            self.log.exception("the sweep for lost jobs failed; it runs again at the next maintenance pass")
+            self.log.exception("recovering lost jobs failed; it runs again at the next maintenance pass")
+        super().run_maintenance_tasks()
+
+    # Visible while alive: a worker whose key expired (frozen, cut off, Redis restarted
+    # without its data) registers again at its next heartbeat.
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+        super().heartbeat(timeout, pipeline)
+        if pipeline is None:
+            self._ensure_registered()
+
+    def _ensure_registered(self) -> None:
+        try:
+            registered = self.connection.sismember(worker_registration.REDIS_WORKER_KEYS, self.key)
+            if registered and self.connection.hexists(self.key, "birth"):
+                return
+            self.log.warning("worker %s: its registration had expired; registering again", self.name)
+            self.connection.delete(self.key)
+            self.register_birth()
+            self.connection.hset(self.key, "state", self.get_state() or "idle")
+        except RedisError:
+            pass  # Redis is away: the next heartbeat tries again
+
+    def kill_horse(self, sig: signal.Signals = signal.SIGKILL) -> None:
+        """Stop the work-horse, if there is one. RQ's falls through to ``os.killpg(0)`` when
+        there is none, which is the worker's own process group: never do that."""
+        if not self.horse_pid:
+            self.log.info("worker %s: no work-horse to stop", self.name)
+            return
+        super().kill_horse(sig)
+
+    def handle_job_failure(self, job: rq.job.Job, queue: rq.Queue, *args: Any, **kwargs: Any) -> None:
+        """A job cut off by shutdown goes back to its queue; RQ leaves a failed job's
+        dependents deferred forever, so they are canceled visibly instead. Text Redis cannot
+        store (a lone surrogate in an exception message) is escaped, not fatal."""
+        if self._handing_back == job.id:
+            self._hand_back(job, kwargs.get("execution"))
+            return
+        if "exc_string" in kwargs:
+            kwargs["exc_string"] = printable(kwargs["exc_string"])
+        elif len(args) >= 2:
+            args = (args[0], printable(args[1]), *args[2:])
+        super().handle_job_failure(job, queue, *args, **kwargs)
+        final = job.get_status(refresh=True)
+        if final in (JobStatus.FAILED, JobStatus.STOPPED):
+            try:
+                cancel_dependents(self.connection, job, f"parent {job.id} {final.value}")
+            except Exception:
+                self.log.exception("could not cancel the dependents of failed job %s", job.id)
 
     def fork_work_horse(self, job: rq.job.Job, queue: rq.Queue) -> None:
         self._parent_pid = os.getpid()
@@ -108,16 +165,23 @@ class Worker(rq.Worker):
         self._handing_back = None
         self.log.warning("job %s handed back to queue %s: the worker is shutting down", job.id, job.origin)
 
-    def handle_job_failure(self, job: rq.job.Job, queue: rq.Queue, *args: Any, **kwargs: Any) -> None:
-        """A job cut off by shutdown goes back to its queue; RQ leaves a failed job's
-        dependents deferred forever, so they are canceled visibly instead."""
-        if self._handing_back == job.id:
-            self._hand_back(job, kwargs.get("execution"))
-            return
-        super().handle_job_failure(job, queue, *args, **kwargs)
-        final = job.get_status(refresh=True)
-        if final in (JobStatus.FAILED, JobStatus.STOPPED):
-            try:
-                cancel_dependents(self.connection, job, f"parent {job.id} {final.value}")
-            except Exception:
-                self.log.exception("could not cancel the dependents of failed job %s", job.id)
+
+def printable(text: str) -> str:
+    """``text`` with what UTF-8 cannot encode (lone surrogates) escaped, so Redis can store it."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def wait_when_suspended_at_start() -> None:
+    """``rq worker`` exits 1 when RQ is suspended (rq/cli/workers.py checks before it builds the
+    worker), so a suspension flag kept across restarts stopped every process of ``make run``.
+    Let it start instead: the worker registers, shows ``suspended`` and waits for ``rq resume``
+    (its loop checks before every claim). Fenced: tests/test_worker_promises.py fails if RQ's
+    CLI stops calling the name this replaces."""
+    original = rq.cli.workers.is_suspended
+
+    def is_suspended(connection: Any, worker: Any = None) -> Any:
+        if worker is None:  # the CLI's start-up check: start, and wait inside the loop
+            return False
+        return original(connection, worker)
+
+    rq.cli.workers.is_suspended = is_suspended

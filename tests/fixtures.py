@@ -138,3 +138,21 @@ def run_twice(marker_dir: str) -> dict:
         marker.write_text(f"{os.getpid()}")
         time.sleep(600)
     return {"pid": os.getpid()}
+
+
+@task
+def hold_and_count(counter: str, release_file: str, timeout: float = 60) -> int:
+    """Count this run in a file, then block until ``release_file`` exists."""
+    attempt = _count_attempt(counter)
+    deadline = time.monotonic() + timeout
+    while not Path(release_file).exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{release_file} never appeared")
+        time.sleep(0.02)
+    return attempt
+
+
+@task
+def fail_with(message: str) -> None:
+    """Raise an error carrying ``message`` as it is (a lone surrogate included)."""
+    raise RuntimeError(message)

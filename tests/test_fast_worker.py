@@ -94,7 +94,7 @@ def test_a_job_longer_than_its_heartbeat_ttl_is_kept_alive(
     assert redis_conn.zcard("rq:failed:default") == 0
 
 
-def test_many_short_jobs_are_claimed_in_batches_and_all_finish_once(
+def test_many_short_jobs_finish_once_each_with_one_script_call_per_job(
     client: FlaskClient, start_worker, redis_conn: redis.Redis
 ):
     ids = [item["job"]["id"] for item in client.post(
@@ -105,8 +105,10 @@ def test_many_short_jobs_are_claimed_in_batches_and_all_finish_once(
     assert redis_conn.zcard("rq:finished:default") == 500
     results = [TaskJob.fetch(job_id, connection=redis_conn, serializer=JSONSerializer) for job_id in ids[::50]]
     assert [job.latest_result().return_value for job in results] == list(range(0, 500, 50))
-    scripts = redis_conn.info("commandstats")["cmdstat_evalsha"]["calls"] - before
-    assert scripts < 500, "jobs were claimed and finished one by one"
+    calls = redis_conn.info("commandstats")["cmdstat_evalsha"]["calls"] - before
+    # One step per job (it records the last success and starts the next), and a few besides:
+    # the end-of-burst flush, the sweeps of a maintenance pass.
+    assert 500 <= calls < 520, f"{calls} script calls for 500 jobs"
 
 
 def test_workers_yield_the_cpu_and_lower_their_session_group(start_worker):

@@ -1,5 +1,5 @@
-"""Crash recovery on one machine: a killed work-horse, a killed worker, and the job a
-worker took from its queue just before it died."""
+"""Crash recovery on one machine: a killed work-horse, and the job a worker took from its
+queue just before it died (a killed worker's running job: tests/test_worker_promises.py)."""
 
 from __future__ import annotations
 
@@ -27,17 +27,6 @@ def test_a_killed_work_horse_fails_its_job_with_the_reason(client: FlaskClient, 
     failed = wait_status(client, job_id, "failed")
     assert "Work-horse terminated unexpectedly" in failed["error"]["message"]
     assert "signal 9" in failed["error"]["message"]
-
-
-def test_a_killed_workers_job_without_retries_fails_as_abandoned(client: FlaskClient, start_worker, tmp_path: Path):
-    first = start_worker()
-    job_id, pid_file, _release = hold_job(client, tmp_path)
-    wait_for(pid_file.exists, message="the job to start")
-    first.send_signal(signal.SIGKILL)
-    first.wait()
-    start_worker()
-    failed = wait_status(client, job_id, "failed", timeout=90)
-    assert "AbandonedJobError" in failed["error"]["message"] or "Abandoned" in failed["error"]["type"]
 
 
 def test_a_job_lost_between_pop_and_start_is_pushed_back_and_runs(

@@ -97,6 +97,7 @@ class JobDocument(BaseModel):
     ended_at: str | None
     attempts: int
     retries_left: int
+    recoveries: int = Field(description="How often the job was put back because its worker died")
     worker: str | None
     depends_on: list[str]
     links: JobLinks
@@ -152,6 +153,8 @@ class WorkerInfo(BaseModel):
     queues: list[str]
     current_job: str | None
     last_heartbeat: str | None
+    heartbeat_age_seconds: float | None
+    alive: bool = Field(description="Its last heartbeat is recent (OFFLOAD_WORKER_HEARTBEAT_MAX_AGE)")
     birth_date: str | None
     hostname: str | None
     pid: int | None

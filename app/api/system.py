@@ -11,6 +11,7 @@ from rq.serializers import JSONSerializer
 from app.documents import iso
 from app.redis_client import get_redis
 from jobs.enqueue import queue_counts
+from jobs.liveness import heartbeat_age, is_alive
 
 bp = Blueprint("system", __name__)
 
@@ -31,6 +32,8 @@ def list_workers() -> dict[str, Any]:
                 "queues": worker.queue_names(),
                 "current_job": worker.get_current_job_id(),
                 "last_heartbeat": iso(worker.last_heartbeat),
+                "heartbeat_age_seconds": _rounded(heartbeat_age(worker)),
+                "alive": is_alive(worker),
                 "birth_date": iso(worker.birth_date),
                 "hostname": worker.hostname,
                 "pid": worker.pid,
@@ -40,3 +43,7 @@ def list_workers() -> dict[str, Any]:
             for worker in sorted(workers, key=lambda w: w.name)
         ]
     }
+
+
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 1)
