@@ -30,7 +30,7 @@ $(CHROMIUM) $(WRK):
 
 ## run: start web + worker (+ an embedded Valkey when REDIS_URL is unset); Ctrl-C stops all
 run: $(VENV)/.runtime
-	$(BIN)/python scripts/run.py
+	$(BIN)/python scripts/run.py $(RUN_ARGS)
 
 ## test: install the dev requirements and run the whole test suite
 test: $(VENV)/.dev $(CHROMIUM) $(WRK)

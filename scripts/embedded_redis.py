@@ -74,7 +74,9 @@ class EmbeddedRedis:
             *persistence,
             *(["--requirepass", self.password] if self.password else []),
         ]  # fmt: skip
-        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+        # A session of its own: Ctrl-C in a terminal reaches the foreground process group, and the
+        # server must outlive the workers that hand their jobs back to it; its owner stops it last.
+        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True)
         self._wait_until_ready(timeout)
 
     def _wait_until_ready(self, timeout: float) -> None:

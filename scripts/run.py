@@ -3,8 +3,9 @@
 Starts an embedded Valkey server with persistence when REDIS_URL is unset, makes sure
 an API token and a secret key exist (generated into the git-ignored ``.env``), then
 runs every process of the Procfile under honcho. Ctrl-C stops them all, the embedded
-server included: this process adopts orphans (it is a child subreaper), so even a
-work-horse that left its process group is found and stopped.
+server last, so that a running job is handed back to it: this process adopts orphans (it
+is a child subreaper), so even a work-horse that left its process group is found and
+stopped. The same happens on SIGINT or SIGTERM to this process alone, or to ``make``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from honcho.environ import parse as parse_env
@@ -27,18 +30,57 @@ sys.path.insert(0, str(ROOT))
 from scripts.embedded_redis import EmbeddedRedis  # noqa: E402
 
 _PR_SET_CHILD_SUBREAPER = 36
+_PR_SET_PDEATHSIG = 1
+# honcho SIGKILLs what still runs 5 s after the first process stops: hand running jobs back before.
+SHUTDOWN_GRACE_UNDER_HONCHO = "3"
 
 
 def become_subreaper() -> None:
     if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1)
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_CHILD_SUBREAPER, 1)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)  # our parent (make) died: stop too
+
+
+def caught_signals(pid: int) -> int:
+    """The mask of signals ``pid`` catches (0 when it is gone or this is not Linux)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("SigCgt:"):
+                return int(line.split()[1], 16)
+    except OSError:
+        pass
+    return 0
+
+
+def watch_parent(on_stop: Callable[[], None]) -> None:
+    """Stop when our parent starts dying. ``make`` catches SIGINT and SIGTERM; on a SIGINT to
+    its pid alone it sets the handler back to the default and waits for us forever (it expects
+    the terminal to have signalled us too), so its mask losing a bit it had is the sign."""
+    parent = os.getppid()
+    watched = caught_signals(parent) & ((1 << (signal.SIGINT - 1)) | (1 << (signal.SIGTERM - 1)))
+    if not watched:
+        return
+
+    def watch() -> None:
+        while os.getppid() == parent and caught_signals(parent) & watched == watched:
+            time.sleep(0.2)
+        on_stop()
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
 
 
 def ensure_env_file(path: Path) -> dict[str, str]:
     """The settings in ``path``, adding a generated API token and secret key if absent."""
     values = parse_env(path.read_text()) if path.exists() else {}
     added = {}
-    for key, make in (("API_TOKENS", lambda: secrets.token_urlsafe(32)), ("SECRET_KEY", lambda: secrets.token_hex(32))):
+    defaults: tuple[tuple[str, Callable[[], str]], ...] = (
+        ("API_TOKENS", lambda: secrets.token_urlsafe(32)),
+        ("SECRET_KEY", lambda: secrets.token_hex(32)),
+        # Plain `honcho start` reads .env too: there the worker must hand its job back within 5 s.
+        ("OFFLOAD_SHUTDOWN_GRACE", lambda: SHUTDOWN_GRACE_UNDER_HONCHO),
+    )
+    for key, make in defaults:
         if not values.get(key) and not os.environ.get(key):
             added[key] = make()
     if added:
@@ -99,8 +141,6 @@ def main(argv: list[str] | None = None) -> int:
     settings = ensure_env_file(args.env_file)
     environ = {**os.environ, **settings}
     environ.setdefault("WEB_HOST", "127.0.0.1")
-    # honcho kills what has not stopped 5 s after Ctrl-C: hand running jobs back before that.
-    environ.setdefault("OFFLOAD_SHUTDOWN_GRACE", "3")
     # The web shares this machine with the workers: keep them off one CPU so it always finds it free.
     environ.setdefault("OFFLOAD_WORKER_CPUS", "spare")
     environ["PYTHONUNBUFFERED"] = "1"
@@ -139,19 +179,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     stopping = False
 
-    def stop(signum: int, frame: object) -> None:
+    def stop(*_: object) -> None:
+        """Ask honcho to stop its processes (it ignores a second request, so a Ctrl-C that
+        reached it too is harmless); the embedded server is stopped once they have."""
         nonlocal stopping
         stopping = True
-        honcho.send_signal(signal.SIGTERM)
+        if honcho.poll() is None:
+            honcho.send_signal(signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    watch_parent(stop)
     try:
-        while True:
-            try:
-                returncode = honcho.wait()
-                break
-            except KeyboardInterrupt:
-                stopping = True  # honcho got the same Ctrl-C and is stopping its processes
+        returncode = honcho.wait()
     finally:
         stop_leftovers(keep={server.process.pid} if server and server.process else set())
         if server is not None:
