@@ -41,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only", nargs="*", default=None, choices=["drain", "http", "web", "pickup", "redis", "memory"]
     )
+    parser.add_argument(
+        "--baseline-tree", type=Path, default=None, help="drain with the Procfile worker of this checkout too"
+    )
     args = parser.parse_args(argv)
     size = SIZES["smoke" if args.smoke else "full"]
     repeat = args.repeat or (1 if args.smoke else 3)
@@ -59,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
           f"Valkey on {server.url}; median (range) of {repeat} runs", flush=True)  # fmt: skip
     try:
         if "drain" in sections:
-            drain.run(bench, jobs, with_peers)
+            drain.run(bench, jobs, with_peers, args.baseline_tree)
         if "http" in sections:
             http.enqueue(bench, size["seconds"])
             http.batch(bench, size["seconds"])

@@ -78,10 +78,12 @@ class Bench:
             connection.execute_command("FLUSHALL", "SYNC")  # Valkey frees asynchronously by default
 
 
-def start(argv: Sequence[str], env: dict[str, str], log: Path, **kwargs: Any) -> subprocess.Popen[bytes]:
+def start(
+    argv: Sequence[str], env: dict[str, str], log: Path, cwd: Path = ROOT, **kwargs: Any
+) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen(
-            list(argv), cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, **kwargs
+            list(argv), cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, **kwargs
         )
 
 

@@ -52,14 +52,15 @@ def rq_worker(worker_class: str) -> tuple[dict[str, str], list[str]]:
     return {}, [rq, "worker", "--config", "jobs.settings", "--serializer", "json", "--worker-class", worker_class]
 
 
-def drain_rq(bench: Bench, jobs: int, settings: dict[str, str], argv: list[str]) -> Drain:
+def drain_rq(bench: Bench, jobs: int, settings: dict[str, str], argv: list[str], tree: Path | None = None) -> Drain:
     bench.flush()
     fill(bench, jobs)
     connection = bench.redis()
     redis_cpu = _redis_cpu(connection)
     began = time.perf_counter()
-    env = bench.env(**settings)
-    workers = [start([*argv, "--burst"], env, bench.scratch / f"drain-{i}.log") for i in range(PROCESSES)]
+    env = bench.env(**settings, **({"PYTHONPATH": str(tree)} if tree else {}))
+    cwd = {"cwd": tree} if tree else {}
+    workers = [start([*argv, "--burst"], env, bench.scratch / f"drain-{i}.log", **cwd) for i in range(PROCESSES)]
     worker_cpu = 0.0
     for worker in workers:
         _, status, usage = os.wait4(worker.pid, 0)
@@ -92,10 +93,14 @@ def drain_peer(bench: Bench, jobs: int, peer: peers.Peer) -> Drain:
     return Drain(jobs, seconds, worker_cpu, redis_cpu)
 
 
-def run(bench: Bench, jobs: int, with_peers: list[peers.Peer]) -> dict[str, Drain]:
-    """Every setup ``bench.repeat`` times, interleaved so that drift hits all of them alike."""
+def run(bench: Bench, jobs: int, with_peers: list[peers.Peer], baseline_tree: Path | None = None) -> dict[str, Drain]:
+    """Every setup ``bench.repeat`` times, interleaved so that drift hits all of them alike.
+
+    ``baseline_tree``: another checkout (``git worktree add /tmp/before main``) whose Procfile
+    worker drains beside this one, for a before/after figure from one run."""
     setups: dict[str, object] = {
         OFFLOAD: procfile_command("worker"),
+        **({f"Offload at {baseline_tree}": (*procfile_command("worker"), baseline_tree)} if baseline_tree else {}),
         "RQ Worker (rq worker, fork per job)": rq_worker("rq.worker.Worker"),
         "RQ SimpleWorker": rq_worker("rq.worker.SimpleWorker"),
     }
@@ -107,8 +112,8 @@ def run(bench: Bench, jobs: int, with_peers: list[peers.Peer]) -> dict[str, Drai
             if isinstance(setup, peers.Peer):
                 results[name].append(drain_peer(bench, jobs, setup))
             else:
-                settings, argv = setup  # type: ignore[misc]
-                results[name].append(drain_rq(bench, jobs, settings, argv))
+                settings, argv, *tree = setup  # type: ignore[misc]
+                results[name].append(drain_rq(bench, jobs, settings, argv, *tree))
     baseline = _median_rate(results["RQ Worker (rq worker, fork per job)"])
     offload = _median_rate(results[OFFLOAD])
     for name, drains in results.items():
