@@ -9,10 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import redis
 import requests
 
-from scripts.embedded_redis import free_port
-from tests.conftest import AUTH, ROOT, TOKEN, wait_for
+from app import create_app
+from scripts.embedded_redis import EmbeddedRedis, free_port
+from tests.conftest import AUTH, BIN, ROOT, TOKEN, process_env, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -77,51 +79,68 @@ def descendants_marked(marker: str) -> list[int]:
     return found
 
 
-def test_run_command_starts_everything_and_ctrl_c_leaves_no_process_behind(tmp_path: Path):
-    port = free_port()
-    marker = f"OFFLOAD_TEST_RUN={os.getpid()}-{port}"
-    env = {key: value for key, value in os.environ.items() if key != "REDIS_URL"}
-    env.update({"OFFLOAD_TEST_RUN": marker.split("=", 1)[1], "API_TOKENS": "", "SECRET_KEY": ""})
-    env_file = tmp_path / ".env"
-    with (tmp_path / "run.log").open("wb") as log:
-        runner = subprocess.Popen(
-            [
-                sys.executable,
-                "scripts/run.py",
-                "--port",
-                str(port),
-                "--env-file",
-                str(env_file),
-                "--data-dir",
-                str(tmp_path / "data"),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+class Run:
+    """``make run`` (or scripts/run.py itself) started as from a terminal, in a session of its own."""
+
+    def __init__(self, tmp_path: Path, via_make: bool = False) -> None:
+        self.port = free_port()
+        self.marker = f"OFFLOAD_TEST_RUN={os.getpid()}-{self.port}"
+        self.env_file, self.data_dir, self.log = tmp_path / ".env", tmp_path / "data", tmp_path / "run.log"
+        env = {key: value for key, value in os.environ.items() if key not in ("REDIS_URL", "OFFLOAD_SHUTDOWN_GRACE")}
+        env.update({"OFFLOAD_TEST_RUN": self.marker.split("=", 1)[1], "API_TOKENS": "", "SECRET_KEY": ""})
+        options = ["--port", str(self.port), "--env-file", str(self.env_file), "--data-dir", str(self.data_dir)]
+        argv = (
+            ["make", "--no-print-directory", "run", f"PYTHON={sys.executable}", f"RUN_ARGS={' '.join(options)}"]
+            if via_make
+            else [sys.executable, "scripts/run.py", *options]
         )
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def ready(self) -> bool:
+        try:
+            return requests.get(f"{self.base}/readyz", timeout=5).status_code == 200
+        except requests.RequestException:
+            return False
+
+    @property
+    def headers(self) -> dict[str, str]:
+        token = self.env_file.read_text().split("API_TOKENS=", 1)[1].split()[0]
+        return {"Authorization": f"Bearer {token}"}
+
+    def pid_of(self, name: bytes) -> int:
+        for pid in descendants_marked(self.marker):
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            if any(arg.endswith(name) for arg in argv[:2]):
+                return pid
+        raise AssertionError(f"no {name!r} process")
+
+    def stop_all(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        for pid in descendants_marked(self.marker):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_run_command_starts_everything_and_ctrl_c_leaves_no_process_behind(tmp_path: Path):
+    run = Run(tmp_path)
     try:
-        base = f"http://127.0.0.1:{port}"
-
-        def ready() -> bool:
-            try:
-                return requests.get(f"{base}/readyz", timeout=5).status_code == 200
-            except requests.RequestException:
-                return False
-
-        wait_for(ready, timeout=30, message="make run to become ready")
-        token = env_file.read_text().split("API_TOKENS=", 1)[1].split()[0]
-        assert f"API token (from .env): {token}" in (tmp_path / "run.log").read_text()
-        headers = {"Authorization": f"Bearer {token}"}
+        wait_for(run.ready, timeout=30, message="make run to become ready")
+        token = run.env_file.read_text().split("API_TOKENS=", 1)[1].split()[0]
+        assert f"API token (from .env): {token}" in run.log.read_text()
+        base, headers = run.base, run.headers
         job = requests.post(f"{base}/api/jobs", json={"task": "demo.sleep", "args": {"seconds": 60}}, headers=headers)
         assert job.status_code == 202
         wait_for(
             lambda: requests.get(f"{base}{job.headers['Location']}", headers=headers).json()["status"] == "started",
             message="the long job to start",
         )
-        assert (tmp_path / "data" / "valkey" / "appendonlydir").is_dir()
-        started = descendants_marked(marker)
+        assert (run.data_dir / "valkey" / "appendonlydir").is_dir()
+        started = descendants_marked(run.marker)
         assert len(started) >= 5  # runner, valkey, honcho, gunicorn master + workers, rq worker, its horse
         commands = {pid: Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") for pid in started}
         workers = [pid for pid, argv in commands.items() if b"worker" in argv[1:3] and b"rq" in argv[1]]
@@ -133,13 +152,89 @@ def test_run_command_starts_everything_and_ctrl_c_leaves_no_process_behind(tmp_p
         for pid in webs:
             assert sorted(os.sched_getaffinity(pid)) == cpus
 
-        os.killpg(runner.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
-        runner.wait(30)
-        assert runner.returncode is not None
-        wait_for(lambda: not descendants_marked(marker), timeout=10, message="every process to be gone")
+        os.killpg(run.process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        run.process.wait(30)
+        assert run.process.returncode is not None
+        wait_for(lambda: not descendants_marked(run.marker), timeout=10, message="every process to be gone")
     finally:
-        if runner.poll() is None:
-            os.killpg(runner.pid, signal.SIGKILL)
-            runner.wait()
-        for pid in descendants_marked(marker):
-            os.kill(pid, signal.SIGKILL)
+        run.stop_all()
+
+
+@pytest.mark.parametrize(
+    "via_make, stop",
+    [
+        (False, "Ctrl-C: SIGINT to the foreground process group"),
+        (False, "SIGINT to run.py alone"),
+        (False, "SIGTERM to run.py alone"),
+        (True, "SIGINT to make alone"),
+    ],
+)
+def test_stopping_make_run_hands_a_running_job_back_to_the_embedded_server(tmp_path: Path, via_make: bool, stop: str):
+    run = Run(tmp_path, via_make=via_make)
+    try:
+        wait_for(run.ready, timeout=60, message="make run to become ready")
+        pid_file, release = tmp_path / "pid", tmp_path / "release"
+        body = {"task": "tests.fixtures.hold", "args": {"pid_file": str(pid_file), "release_file": str(release)}}
+        job_id = requests.post(f"{run.base}/api/jobs", json=body, headers=run.headers, timeout=5).json()["id"]
+        wait_for(pid_file.exists, message="the job to start")
+        signalled = run.pid_of(b"run.py") if "run.py" in stop else run.process.pid
+        sig = signal.SIGTERM if "SIGTERM" in stop else signal.SIGINT
+        if "group" in stop:
+            os.killpg(run.process.pid, sig)
+        else:
+            os.kill(signalled, sig)
+        run.process.wait(30)
+        assert not descendants_marked(run.marker)
+    finally:
+        run.stop_all()
+    server = EmbeddedRedis(run.data_dir / "valkey", persistent=True)  # the same data, read back
+    server.start()
+    try:
+        connection = redis.Redis.from_url(server.url)
+        assert connection.hget(f"rq:job:{job_id}", "status") == b"queued", (tmp_path / "run.log").read_text()
+        assert connection.lrange("rq:queue:default", 0, -1) == [job_id.encode()]
+        assert connection.zcard("rq:failed:default") == 0
+        connection.close()
+    finally:
+        server.stop()
+
+
+def test_plain_honcho_start_never_fails_a_running_job(tmp_path: Path, redis_url: str, start_worker):
+    """honcho SIGKILLs what still runs 5 s after the first process stops; the worker's default grace
+    (20 s, for Heroku's 30) is longer: the job is cut off, then recovered and run again."""
+    env = {**process_env(redis_url), "PYTHONPATH": str(ROOT), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("OFFLOAD_SHUTDOWN_GRACE", None)
+    procfile = tmp_path / "Procfile"
+    procfile.write_text(
+        next(line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("worker:"))
+    )
+    with (tmp_path / "honcho.log").open("wb") as log:
+        honcho = subprocess.Popen(
+            [str(BIN / "honcho"), "start", "--procfile", str(procfile), "--app-root", str(ROOT), "--no-prefix"],
+            cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    counter, release = tmp_path / "attempts", tmp_path / "release"
+    body = {"counter": str(counter), "release_file": str(release)}
+    client = create_app({"TESTING": True, "REDIS_URL": redis_url, "API_TOKENS": TOKEN}).test_client()
+    job_id = client.post("/api/jobs", json={"task": "tests.fixtures.hold_and_count", "args": body}, headers=AUTH)
+    job_id = job_id.get_json()["id"]
+    try:
+        wait_for(counter.exists, timeout=30, message="the job to start under honcho")
+        os.killpg(honcho.pid, signal.SIGINT)  # Ctrl-C
+        honcho.wait(30)
+    finally:
+        if honcho.poll() is None:
+            os.killpg(honcho.pid, signal.SIGKILL)
+            honcho.wait()
+    release.touch()
+    start_worker("--job-monitoring-interval", "1", "--maintenance-interval", "1", env={"OFFLOAD_HEARTBEAT_GRACE": "2"})
+    done = wait_for(
+        lambda: (
+            (doc := client.get(f"/api/jobs/{job_id}", headers=AUTH).get_json())["status"] in ("finished", "failed")
+            and doc
+        ),
+        timeout=90,
+        message="the job to end",
+    )
+    assert done["status"] == "finished", done["error"]
+    assert done["recoveries"] + (1 if "handed back" in (tmp_path / "honcho.log").read_text() else 0) >= 1
