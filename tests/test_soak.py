@@ -1,5 +1,6 @@
 """The soak at CI size: jobs submitted over HTTP while workers are SIGKILLed and
-SIGTERMed and Redis restarts; every accepted job ends, none is lost, no effect doubles.
+SIGTERMed and Redis restarts; every accepted job finishes (a killed worker's job runs
+again), none is lost or fails, no effect doubles.
 The full run is `scripts/soak.py` (figures in the README)."""
 
 from __future__ import annotations
@@ -19,5 +20,7 @@ def test_nothing_accepted_is_lost_or_duplicated_under_chaos():
     assert figures["lost"] == 0, figures["lost_ids"]
     assert figures["duplicated"] == 0
     assert figures["effects_missing"] == 0
-    assert figures["failed_without_reason"] == 0
-    assert figures["finished"] + figures["failed"] == 200
+    assert figures["failed_by_type"] == {}  # the task never raises: any failure is the queue's
+    assert figures["finished"] == 200
+    assert figures["recovered"] >= 1  # ten kills of four busy workers cut off running jobs
+    assert figures["recoveries"] >= figures["recovered"]
