@@ -139,7 +139,7 @@ def job_document(job: TaskJob) -> dict[str, Any]:
         "ended_at": iso(job.ended_at or (latest.created_at if latest is not None else None)),
         "attempts": attempts_of(job, status),
         "retries_left": job.retries_left or 0,
-        # How often the job was put back because its worker died (see jobs.recovery).
+        # How often the job was put back because its worker died (see jobs.worker.recovery).
         "recoveries": int(job.meta.get("recoveries", 0)),
         "worker": job.worker_name or None,
         "depends_on": list(job._dependency_ids),  # restored with the job: no extra round trip

@@ -15,8 +15,8 @@ from rq.suspension import is_suspended
 from app.auth import public
 from app.redis_client import get_redis
 from jobs.enqueue import queue_for
-from jobs.liveness import heartbeat_age, is_alive
 from jobs.registry import QUEUES
+from jobs.worker.liveness import heartbeat_age, is_alive
 
 bp = Blueprint("health", __name__)
 

@@ -11,7 +11,7 @@ from jobs import logging_config as _logging_config
 from jobs.connection import redis_url as _redis_url
 from jobs.registry import QUEUES as _QUEUES
 from jobs.registry import registry as _registry
-from jobs.worker import wait_when_suspended_at_start as _wait_when_suspended_at_start
+from jobs.worker.forking import wait_when_suspended_at_start as _wait_when_suspended_at_start
 
 try:
     REDIS_URL = _redis_url(os.environ["REDIS_URL"])

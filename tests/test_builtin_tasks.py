@@ -383,8 +383,9 @@ print(json.dumps({"tasks": tasks, "openapi": "greetings.hello" in openapi, "cli"
     found = json.loads(subprocess.run([sys.executable, "-c", probe], cwd=tree, env=env, capture_output=True,
                                       text=True, check=True).stdout)  # fmt: skip
     assert "greetings.hello" in found["tasks"] and found["openapi"] and found["cli"]
-    worker = [str(BIN / "rq"), "worker", "--config", "jobs.settings", "--worker-class", "jobs.worker.Worker",
-              "--job-class", "jobs.job.TaskJob", "--serializer", "json", "--burst"]  # fmt: skip
+    worker = [str(BIN / "rq"), "worker", "--config", "jobs.settings",
+              "--worker-class", "jobs.worker.forking.ForkingWorker", "--job-class", "jobs.job.TaskJob",
+              "--serializer", "json", "--burst"]  # fmt: skip
     subprocess.run(worker, cwd=tree, env=env, capture_output=True, check=True, timeout=60)
     with redis.Redis.from_url(redis_url) as connection:
         job = TaskJob.fetch(found["job"], connection=connection, serializer=JSONSerializer)

@@ -12,7 +12,7 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
-from jobs.sweeper import SUSPECTS_KEY, sweep
+from jobs.worker.sweeper import SUSPECTS_KEY, sweep
 from tests.conftest import wait_for
 from tests.test_lifecycle import hold_job, wait_status
 from tests.test_worker import enqueue

@@ -126,7 +126,15 @@ def test_arguments_are_validated_again_in_the_worker(client: FlaskClient, redis_
 
 
 def test_workers_are_listed_with_their_queues(client: FlaskClient, worker):
-    workers = client.get("/api/workers", headers=AUTH).get_json()["workers"]
+    # RQ registers a worker a moment before it writes its first state ("?" until then).
+    workers = wait_for(
+        lambda: (
+            (found := client.get("/api/workers", headers=AUTH).get_json()["workers"])
+            and found[0]["state"] != "?"
+            and found
+        ),
+        message="the worker's first state",
+    )
     assert len(workers) == 1
     assert workers[0]["queues"] == ["high", "default", "low"]
     assert workers[0]["state"] in ("started", "idle", "busy")

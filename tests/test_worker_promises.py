@@ -21,8 +21,8 @@ from rq.rate_limit import RateLimit
 from rq.serializers import JSONSerializer
 from rq.suspension import resume, suspend
 
-from jobs import liveness
 from jobs.job import TaskJob
+from jobs.worker import liveness
 from tests.conftest import AUTH, ROOT, process_env, wait_for
 from tests.test_lifecycle import hold_job, wait_status
 from tests.test_worker import enqueue
@@ -94,9 +94,10 @@ from rq.command import handle_stop_job_command
 from rq.executions import Execution
 from rq.serializers import JSONSerializer
 import jobs.settings
-from jobs.fast_worker import FastWorker
+from jobs.worker.inprocess import InProcessWorker
+from jobs.job import TaskJob
 connection = redis.Redis.from_url(sys.argv[1])
-worker = FastWorker(["default"], connection=connection, serializer=JSONSerializer)
+worker = InProcessWorker(["default"], connection=connection, serializer=JSONSerializer, job_class=TaskJob)
 worker.execution = Execution("exec", "job-1", connection, worker.name)
 handle_stop_job_command(worker, {"command": "stop-job", "job_id": "job-1"})
 worker.kill_horse()

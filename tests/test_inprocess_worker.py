@@ -53,7 +53,7 @@ def test_a_job_leaves_the_same_records_as_rqs_own_worker_writes(
     by_rq = enqueue(client, "tests.fixtures.add", a=2, b=3)
     _run_burst(redis_url, "rq.worker.SimpleWorker")
     by_offload = enqueue(client, "tests.fixtures.add", a=2, b=3)
-    _run_burst(redis_url, "jobs.fast_worker.FastWorker")
+    _run_burst(redis_url, "jobs.worker.inprocess.InProcessWorker")
     assert _records(redis_conn, by_offload) == _records(redis_conn, by_rq)
     for job_id in (by_rq, by_offload):
         job = TaskJob.fetch(job_id, connection=redis_conn, serializer=JSONSerializer)
@@ -157,9 +157,9 @@ def test_a_wrong_priority_or_cpu_setting_stops_the_worker_before_it_registers(
 def test_the_pubsub_thread_has_ended_when_unsubscribe_returns(redis_conn: redis.Redis):
     """RQ's order (unsubscribe, then stop) let the listener go back to a 60 s wait, and every
     such stop waited out a one-second join: the thread must be gone, not abandoned, each time."""
-    from jobs.fast_worker import FastWorker
+    from jobs.worker.inprocess import InProcessWorker
 
-    worker = FastWorker(["default"], connection=redis_conn, serializer=JSONSerializer)
+    worker = InProcessWorker(["default"], connection=redis_conn, serializer=JSONSerializer, job_class=TaskJob)
     for _ in range(200):
         worker.subscribe()
         wait_for(lambda: redis_conn.pubsub_numsub(worker.pubsub_channel_name)[0][1] == 1, message="the subscription")

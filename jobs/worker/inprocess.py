@@ -6,7 +6,7 @@ class keeps RQ's records as RQ writes them (the same job hashes, executions, reg
 and results, so rq-dashboard, ``rq info`` and the API read them unchanged) and changes how
 they are written:
 
-- **One script per job** (``lua/step.lua``): it records the last job's success, takes the
+- **One script per job** (``lua/record_and_take.lua``): it records the last job's success, takes the
   next job from the queues in priority order and starts it, atomically. A job is only ever
   ``queued`` in its queue or ``started`` by a worker that runs it at that moment: never
   taken ahead and held, so a cancel, a delete or ``rq suspend`` always reaches it in time.
@@ -15,7 +15,7 @@ they are written:
   ``@task(isolated=True)`` still run in a forked work-horse.
 - **Failures, retries, stops, rate-limited jobs and jobs with dependents** take RQ's own path.
 
-A job whose worker dies is recovered by ``jobs.recovery``: it runs again.
+A job whose worker dies is recovered by ``jobs.worker.recovery``: it runs again.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ import rq
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from rq.command import parse_payload
 from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT, UNSERIALIZABLE_RETURN_VALUE_PAYLOAD
 from rq.exceptions import StopRequested
 from rq.executions import Execution, ExecutionRegistry
@@ -48,14 +49,16 @@ from rq.utils import current_timestamp, now, utcformat
 from rq.worker.base import WorkerStatus
 
 from jobs import events, metrics
-from jobs.placement import keep_to_cpus, lower_priority
-from jobs.worker import Worker, printable
+from jobs.worker.forking import ForkingWorker, printable
+from jobs.worker.placement import keep_to_cpus, lower_priority
 
 # Metric tallies are written at least this often.
 FLUSH_AFTER = 0.05
 SUSPENSION_CHECK_EVERY = 1.0
+# Packed constants are kept for this many queue orders (one with the default strategy).
+PACKED_ORDERS_KEPT = 64
 # RQ keeps an execution in the job's execution registry this long past its heartbeat TTL
-# (ExecutionRegistry.add); step.lua writes the same score.
+# (ExecutionRegistry.add); record_and_take.lua writes the same score.
 RQ_EXECUTION_MARGIN = 60
 # RQ's Result.save keeps this many results per job (``xadd(..., maxlen=10)``).
 RQ_RESULTS_MAXLEN = 10
@@ -77,23 +80,23 @@ class _Running:
         self.job, self.queue, self.execution, self.has_dependents = job, queue, execution, has_dependents
 
 
-class FastWorker(Worker):
+class InProcessWorker(ForkingWorker):
     """Offload's worker: in-process execution, one scripted round trip per job."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._running: _Running | None = None
         self._interruptible = False
-        self._finished: list[str] = []  # step.lua fields of the successes not written yet
+        self._finished: list[str] = []  # record_and_take.lua fields of the successes not written yet
         self._finished_jobs: dict[str, tuple[_Running, Any]] = {}
         self._tally = metrics.Tally()
         self._tally_written = 0.0
-        self._step_source = (_LUA / "step.lua").read_text()
+        self._step_source = (_LUA / "record_and_take.lua").read_text()
         self._step_sha = ""
         self._step_connection: Any = None
         self._beats_stop = threading.Event()
         self._execution_id, self._stamp = "", now()
-        # step.lua's ARGV[1..15]: what stays the same for this worker. Key names step.lua
+        # record_and_take.lua's ARGV[1..15]: what stays the same for this worker. Key names record_and_take.lua
         # builds for the job it takes come from RQ's own objects (not copied).
         self._step_constants = [
             self.key,
@@ -214,10 +217,11 @@ class FastWorker(Worker):
         outcome = self._step(keys)
         while outcome == "empty":
             self._write_tally()
+            if self._state != WorkerStatus.IDLE:  # as RQ's worker shows itself between jobs
+                self.set_state(WorkerStatus.IDLE)
             if burst:
                 self.log.info("Worker %s: done, quitting", self.name)
                 return None
-            self.set_state(WorkerStatus.IDLE)
             self.procline(f"Listening on {','.join(self.queue_names())}")
             popped = self._wait_for_job(keys, max_idle_time)
             if popped is None:
@@ -226,7 +230,7 @@ class FastWorker(Worker):
         return outcome
 
     def _wait_for_job(self, keys: list[str], max_idle_time: int | None) -> tuple[bytes, bytes] | None:
-        """Block until a job arrives. BLPOP takes it out of its queue; step.lua then starts it at
+        """Block until a job arrives. BLPOP takes it out of its queue; record_and_take.lua then starts it at
         once, or pushes it back if RQ was suspended meanwhile (the sweeper finds it should the
         worker die in between)."""
         idle_since = time.monotonic()
@@ -255,7 +259,7 @@ class FastWorker(Worker):
         return None
 
     def _step(self, keys: list[str], popped: list[str] | None = None) -> str:
-        """One call of step.lua: the successes not written yet, then (with ``keys``) take and
+        """One call of record_and_take.lua: the successes not written yet, then (with ``keys``) take and
         start the next job. A direct call, not a pipeline: redis-py checks a pipeline's scripts
         with SCRIPT EXISTS first, a second round trip for every job."""
         finished, jobs = self._finished, self._finished_jobs
@@ -273,7 +277,7 @@ class FastWorker(Worker):
 
     def _call_step(self, keys: list[str], args: list[str]) -> Any:
         """EVALSHA on a connection of its own, the command packed here: redis-py's pool and
-        retry wrapper cost ~40 us a call and its packer ~30 us for step.lua's ~60 arguments,
+        retry wrapper cost ~40 us a call and its packer ~30 us for record_and_take.lua's ~60 arguments,
         together a third of a no-op job's time (one script call per job makes that count).
         What stays the same (the script, the queue keys, the worker's constants) is packed
         once."""
@@ -284,6 +288,8 @@ class FastWorker(Worker):
         connection = self._step_connection
         fixed = self._step_packed.get(tuple(keys))
         if fixed is None:
+            if len(self._step_packed) >= PACKED_ORDERS_KEPT:  # --dequeue-strategy random: orders vary
+                self._step_packed.clear()
             fixed = self._step_packed[tuple(keys)] = _arguments(
                 ["EVALSHA", self._step_sha, str(len(keys)), *keys, *self._step_constants]
             )
@@ -303,7 +309,7 @@ class FastWorker(Worker):
             raise
 
     def _take_argument(self, popped: list[str] | None) -> list[str]:
-        """step.lua's ARGV[16..24]: what it needs to start a job. The execution id and start
+        """record_and_take.lua's ARGV[16..24]: what it needs to start a job. The execution id and start
         time are kept for ``_started``."""
         stamp = self._stamp = now()
         self._execution_id = uuid4().hex
@@ -322,9 +328,10 @@ class FastWorker(Worker):
         ]
 
     def _started(self, taken: list[Any]) -> None:
-        """The job step.lua started, as this process runs it."""
+        """The job record_and_take.lua started, as this process runs it."""
         key, job_id, has_dependents, raw = taken
         queue = next(queue for queue in self._ordered_queues if queue.key == key.decode())
+        self.reorder_queues(reference_queue=queue)  # --dequeue-strategy round_robin / random, as RQ does
         stamp = self._stamp
         self._state = WorkerStatus.BUSY
         job = self.job_class(job_id.decode(), connection=self.connection, serializer=self.serializer)
@@ -425,7 +432,7 @@ class FastWorker(Worker):
             value = "" if result is None else b64encode(self.serializer.dumps(result)).decode()
         except Exception:  # noqa: BLE001 - RQ stores the same placeholder for what it cannot serialize
             value = b64encode(self.serializer.dumps(UNSERIALIZABLE_RETURN_VALUE_PAYLOAD)).decode()
-        self._finished += [  # step.lua's 22 fields of one success
+        self._finished += [  # record_and_take.lua's 22 fields of one success
             job.key,
             job.id,
             execution.key,
@@ -491,6 +498,17 @@ class FastWorker(Worker):
             signal.pthread_kill(threading.main_thread().ident, _INTERRUPT)  # type: ignore[arg-type]
         else:
             super().kill_horse(sig)
+
+    def handle_payload(self, message: Any) -> None:
+        """RQ's commands, with ``kill-horse`` reaching a task that runs in this process: RQ's
+        handler only acts when there is a work-horse pid. The job then fails as it would
+        when its horse is killed."""
+        payload = parse_payload(message)
+        if payload.get("command") == "kill-horse" and self._running is not None and not self.horse_pid:
+            self.log.info("Worker %s: kill horse command: interrupting job %s", self.name, self._running.job.id)
+            self.kill_horse()
+            return
+        super().handle_payload(message)
 
     def _interrupt_running_job(self, signum: int, frame: Any) -> None:
         if self._running is not None and self._interruptible:

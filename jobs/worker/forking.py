@@ -1,4 +1,4 @@
-"""The worker class for ``rq worker -w jobs.worker.Worker``, and the base of Offload's own.
+"""The worker class for ``rq worker -w jobs.worker.forking.ForkingWorker``, and the base of Offload's own.
 
 RQ's work-horse calls ``os.setpgrp()``, so a signal to the worker's process group
 (honcho, Ctrl-C, a platform stop) never reaches it, and a worker killed outright
@@ -6,7 +6,7 @@ leaves its horse running with nobody to record the result. Here the horse asks t
 kernel to kill it when its worker dies. Beside that, what every Offload worker keeps:
 a stop never signals the worker's own process group, a worker whose registration
 expired registers again, a worker started while RQ is suspended waits instead of
-exiting, what dead workers held is recovered (``jobs.recovery``), and text that cannot
+exiting, what dead workers held is recovered (``jobs.worker.recovery``), and text that cannot
 be stored never takes a worker down.
 """
 
@@ -16,7 +16,6 @@ import ctypes
 import os
 import signal
 import sys
-import threading
 from typing import Any
 
 import rq
@@ -25,10 +24,11 @@ from redis.exceptions import RedisError
 from rq import worker_registration
 from rq.job import JobStatus
 
-from jobs import events
 from jobs.lifecycle import cancel_dependents
-from jobs.recovery import HEARTBEAT_GRACE, recover
-from jobs.sweeper import sweep
+from jobs.worker.guards import check_job_class, check_rq_version
+from jobs.worker.recovery import HEARTBEAT_GRACE, recover
+from jobs.worker.shutdown import HandBackAtShutdown
+from jobs.worker.sweeper import sweep
 
 _PR_SET_PDEATHSIG = 1
 
@@ -42,16 +42,16 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
-# Heroku sends SIGKILL 30 s after SIGTERM: finish the job by then, or hand it back.
-SHUTDOWN_GRACE = float(os.environ.get("OFFLOAD_SHUTDOWN_GRACE", "20"))
 SWEEP_CONFIRM_AFTER = float(os.environ.get("OFFLOAD_SWEEP_CONFIRM_AFTER", "10"))
 
 
-class Worker(rq.Worker):
+class ForkingWorker(HandBackAtShutdown, rq.Worker):
     """RQ's forking worker whose work-horse never outlives it."""
 
-    _hand_back_timer: threading.Timer | None = None
-    _handing_back: str | None = None
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        check_rq_version()
+        super().__init__(*args, **kwargs)
+        check_job_class(self.job_class)
 
     def run_maintenance_tasks(self) -> None:
         """Offload's recovery first, so that a dead worker's jobs run again before RQ's own
@@ -123,47 +123,6 @@ class Worker(rq.Worker):
     def main_work_horse(self, job: rq.job.Job, queue: rq.Queue) -> None:
         _die_with_parent(self._parent_pid)
         super().main_work_horse(job, queue)
-
-    # Shutdown: the current job gets SHUTDOWN_GRACE seconds to finish; if it does not, its
-    # work-horse is stopped and the job goes back to the front of its queue, as Sidekiq
-    # does, instead of failing for a reason that is not the task's.
-
-    def request_stop(self, signum: int, frame: Any) -> None:
-        job_id = self.get_current_job_id()
-        if job_id is not None and self._hand_back_timer is None:
-            self.log.info(
-                "shutdown requested: job %s has %.0f s to finish before it is handed back", job_id, SHUTDOWN_GRACE
-            )
-            self._hand_back_timer = threading.Timer(SHUTDOWN_GRACE, self._stop_horse_for_hand_back, args=(job_id,))
-            self._hand_back_timer.daemon = True
-            self._hand_back_timer.start()
-        super().request_stop(signum, frame)
-
-    def request_force_stop(self, signum: int, frame: Any) -> None:
-        job = self.get_current_job()
-        if job is not None and self.horse_pid:
-            self._handing_back = job.id
-            self.kill_horse()
-            self.wait_for_horse()
-            self._hand_back(job, self.execution)
-            raise SystemExit()
-        super().request_force_stop(signum, frame)
-
-    def _stop_horse_for_hand_back(self, job_id: str) -> None:
-        if self.get_current_job_id() == job_id and self.horse_pid:
-            self._handing_back = job_id
-            self.kill_horse()
-
-    def _hand_back(self, job: rq.job.Job, execution: Any) -> None:
-        queue = rq.Queue(job.origin, connection=self.connection, job_class=self.job_class, serializer=self.serializer)
-        with self.connection.pipeline() as pipe:
-            self.cleanup_execution(job, pipeline=pipe, execution=execution)
-            job.set_status(JobStatus.QUEUED, pipeline=pipe)
-            queue.push_job_id(job.id, pipeline=pipe, at_front=True)
-            events.publish_status(pipe, job.id, "queued", reason="handed back: its worker was shutting down")
-            pipe.execute()
-        self._handing_back = None
-        self.log.warning("job %s handed back to queue %s: the worker is shutting down", job.id, job.origin)
 
 
 def printable(text: str) -> str:

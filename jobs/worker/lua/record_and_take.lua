@@ -3,7 +3,7 @@
 -- its queue or `started` by a worker that runs it now: never taken ahead and held.
 --
 -- Arguments are plain strings at fixed places (no JSON to decode on every call); the names
--- below are the ones FastWorker gives them (jobs/fast_worker.py, STEP_* lists).
+-- below are the ones InProcessWorker gives them (jobs/worker/inprocess.py, STEP_* lists).
 -- KEYS: the worker's queue keys, highest priority first.
 -- ARGV[1..15]: the worker's constants; ARGV[16..24]: the start of the next job (take = '1'
 -- asks for one); ARGV[25..]: 22 fields per success to record (see record_success).

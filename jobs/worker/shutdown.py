@@ -1,0 +1,65 @@
+"""Shutdown without failing the running job.
+
+At SIGTERM the current job gets ``SHUTDOWN_GRACE`` seconds to finish; if it does not, it is
+stopped and goes back to the front of its queue, as Sidekiq does, instead of failing for a
+reason that is not the task's. A second signal hands it back at once. How the grace fits each
+runner (Heroku, honcho, systemd, Kubernetes) is in the README's shutdown table.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+import rq
+from rq.job import JobStatus
+
+from jobs import events
+
+# Heroku sends SIGKILL 30 s after SIGTERM: finish the job by then, or hand it back.
+SHUTDOWN_GRACE = float(os.environ.get("OFFLOAD_SHUTDOWN_GRACE", "20"))
+
+
+class HandBackAtShutdown(rq.Worker):
+    """The shutdown half of Offload's workers (a mixin over RQ's worker)."""
+
+    _hand_back_timer: threading.Timer | None = None
+    _handing_back: str | None = None
+
+    def request_stop(self, signum: int, frame: Any) -> None:
+        job_id = self.get_current_job_id()
+        if job_id is not None and self._hand_back_timer is None:
+            self.log.info(
+                "shutdown requested: job %s has %.0f s to finish before it is handed back", job_id, SHUTDOWN_GRACE
+            )
+            self._hand_back_timer = threading.Timer(SHUTDOWN_GRACE, self._stop_horse_for_hand_back, args=(job_id,))
+            self._hand_back_timer.daemon = True
+            self._hand_back_timer.start()
+        super().request_stop(signum, frame)
+
+    def request_force_stop(self, signum: int, frame: Any) -> None:
+        job = self.get_current_job()
+        if job is not None and self.horse_pid:
+            self._handing_back = job.id
+            self.kill_horse()
+            self.wait_for_horse()
+            self._hand_back(job, self.execution)
+            raise SystemExit()
+        super().request_force_stop(signum, frame)
+
+    def _stop_horse_for_hand_back(self, job_id: str) -> None:
+        if self.get_current_job_id() == job_id and self.horse_pid:
+            self._handing_back = job_id
+            self.kill_horse()
+
+    def _hand_back(self, job: rq.job.Job, execution: Any) -> None:
+        queue = rq.Queue(job.origin, connection=self.connection, job_class=self.job_class, serializer=self.serializer)
+        with self.connection.pipeline() as pipe:
+            self.cleanup_execution(job, pipeline=pipe, execution=execution)
+            job.set_status(JobStatus.QUEUED, pipeline=pipe)
+            queue.push_job_id(job.id, pipeline=pipe, at_front=True)
+            events.publish_status(pipe, job.id, "queued", reason="handed back: its worker was shutting down")
+            pipe.execute()
+        self._handing_back = None
+        self.log.warning("job %s handed back to queue %s: the worker is shutting down", job.id, job.origin)
