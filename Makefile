@@ -10,7 +10,7 @@ WRK ?= /usr/bin/wrk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_INSTALL = $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q
 
-.PHONY: run test bench lint format clean
+.PHONY: run test test-rq bench lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,9 +32,14 @@ $(CHROMIUM) $(WRK):
 run: $(VENV)/.runtime
 	$(BIN)/python scripts/run.py $(RUN_ARGS)
 
-## test: install the dev requirements and run the whole test suite
+## test: install the dev requirements and run the whole test suite, then RQ's own suite with Offload's workers
 test: $(VENV)/.dev $(CHROMIUM) $(WRK)
 	CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest
+	$(BIN)/python -m scripts.rq_suite
+
+## test-rq: RQ's own test suite with Offload's workers, compared with scripts/rq_suite/departures.toml
+test-rq: $(VENV)/.dev
+	$(BIN)/python -m scripts.rq_suite
 
 ## bench: the benchmark suite (one table; PEERS=1 adds Celery and Dramatiq, ARGS="--smoke" for a quick run)
 bench: $(VENV)/.dev $(WRK)
@@ -50,4 +55,4 @@ format: $(VENV)/.dev
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .cache
