@@ -60,8 +60,8 @@ local function record_success(n)
   redis.call('HINCRBY', worker_key, 'successful_job_count', 1)
   redis.call('HINCRBYFLOAT', worker_key, 'total_working_time', working)
   redis.call('XADD', events_key, 'MAXLEN', '~', events_maxlen, '*', 'type', 'status', 'data', event)
-  for i = n + 17, n + 19 do  -- Offload's keys beside the job's: they share its TTL
-    if ttl > 0 then redis.call('EXPIRE', ARGV[i], ttl) else redis.call('PERSIST', ARGV[i]) end
+  for _, key in ipairs({events_key, ARGV[n + 17], ARGV[n + 18], ARGV[n + 19]}) do  -- Offload's: the job's TTL
+    if ttl > 0 then redis.call('EXPIRE', key, ttl) else redis.call('PERSIST', key) end
   end
 end
 
