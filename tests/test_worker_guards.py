@@ -133,3 +133,23 @@ def test_kill_horse_reaches_a_task_running_in_the_worker_process(
     after = enqueue(client, "tests.fixtures.add", a=2, b=3)
     assert wait_status(client, after, "finished")["result"] == 5
     assert worker.poll() is None
+
+
+def test_the_numbers_rq_keeps_as_literals_are_the_ones_the_worker_script_writes():
+    """record_and_take.lua writes RQ's records itself; where RQ has no name for a number (the
+    results kept per job, an execution's margin, the busy heartbeat), Offload copies it, and
+    this fails when RQ changes it."""
+    import inspect
+
+    from rq.executions import ExecutionRegistry
+    from rq.results import Result
+    from rq.worker.base import BaseWorker
+
+    from jobs.worker import inprocess
+
+    assert f"maxlen={inprocess.RQ_RESULTS_MAXLEN})" in inspect.getsource(Result.save)
+    registry_add = inspect.getsource(ExecutionRegistry.add)
+    assert f"score + {inprocess.RQ_EXECUTION_MARGIN}" in registry_add
+    assert f"ttl + {inprocess.RQ_EXECUTION_MARGIN}" in registry_add
+    beats = inspect.getsource(BaseWorker.maintain_heartbeats)
+    assert f"self.job_monitoring_interval + {inprocess.RQ_BUSY_BEAT_MARGIN}" in beats

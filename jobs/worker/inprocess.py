@@ -62,6 +62,8 @@ PACKED_ORDERS_KEPT = 64
 RQ_EXECUTION_MARGIN = 60
 # RQ's Result.save keeps this many results per job (``xadd(..., maxlen=10)``).
 RQ_RESULTS_MAXLEN = 10
+# RQ's worker beats with ``job_monitoring_interval + 60`` while a job runs (maintain_heartbeats).
+RQ_BUSY_BEAT_MARGIN = 60
 _INTERRUPT = signal.SIGUSR1
 _LUA = Path(__file__).with_name("lua")
 
@@ -87,7 +89,7 @@ class InProcessWorker(ForkingWorker):
         super().__init__(*args, **kwargs)
         self._running: _Running | None = None
         self._interruptible = False
-        self._finished: list[str] = []  # record_and_take.lua fields of the successes not written yet
+        self._finished: list[str] = []  # the successes not written yet, one JSON object each
         self._finished_jobs: dict[str, tuple[_Running, Any]] = {}
         self._tally = metrics.Tally()
         self._tally_written = 0.0
@@ -96,27 +98,36 @@ class InProcessWorker(ForkingWorker):
         self._step_connection: Any = None
         self._beats_stop = threading.Event()
         self._execution_id, self._stamp = "", now()
-        # record_and_take.lua's ARGV[1..15]: what stays the same for this worker. Key names record_and_take.lua
-        # builds for the job it takes come from RQ's own objects (not copied).
-        self._step_constants = [
-            self.key,
-            self.executions_key,
-            self.name,
-            str(RQ_RESULTS_MAXLEN),
-            WORKERS_SUSPENDED,
-            self.job_class.redis_job_namespace_prefix,
-            Execution("{exec}", "{job}", self.connection).key,
-            ExecutionRegistry("{job}", self.connection).key,
-            rq.registry.StartedJobRegistry("{queue}", connection=self.connection).key,
-            events.events_key("{job}"),
-            str(self.job_monitoring_interval + 60),
-            str(self.job_monitoring_interval),
-            str(RQ_EXECUTION_MARGIN),
-            str(events.DEFAULT_TTL),
-            str(events.EVENTS_MAXLEN),
-        ]
-        self._no_take = ["0"] * 9
+        self._step_constants = [self._constants()]
+        self._no_take = [""]
         self._step_packed: dict[tuple[str, ...], tuple[int, bytes]] = {}
+
+    def _constants(self) -> str:
+        """record_and_take.lua's ARGV[1]: what stays the same for this worker. Key names and
+        formats come from RQ's own objects at start-up, never copied; the two numbers RQ keeps
+        as literals (a result stream's length, an execution's margin) are fenced by
+        tests/test_worker_guards.py."""
+        return json.dumps(
+            {
+                "worker_key": self.key,
+                "worker_execs": self.executions_key,
+                "worker_name": self.name,
+                "results_maxlen": RQ_RESULTS_MAXLEN,
+                "success_type": str(Result.Type.SUCCESSFUL.value),
+                "suspended_key": WORKERS_SUSPENDED,
+                "job_prefix": self.job_class.redis_job_namespace_prefix,
+                "exec_template": Execution("{exec}", "{job}", self.connection).key,
+                "execs_template": ExecutionRegistry("{job}", self.connection).key,
+                "wip_template": rq.registry.StartedJobRegistry("{queue}", connection=self.connection).key,
+                "dependents_template": self.job_class.dependents_key_for("{job}"),
+                "events_template": events.events_key("{job}"),
+                "worker_ttl": self.job_monitoring_interval + RQ_BUSY_BEAT_MARGIN,
+                "interval": self.job_monitoring_interval,
+                "margin": RQ_EXECUTION_MARGIN,
+                "events_ttl": events.DEFAULT_TTL,
+                "events_maxlen": events.EVENTS_MAXLEN,
+            }
+        )
 
     def unsubscribe(self) -> None:
         """RQ's, with the listening thread told to stop first. In RQ's order the reply to
@@ -309,22 +320,24 @@ class InProcessWorker(ForkingWorker):
             raise
 
     def _take_argument(self, popped: list[str] | None) -> list[str]:
-        """record_and_take.lua's ARGV[16..24]: what it needs to start a job. The execution id and start
-        time are kept for ``_started``."""
+        """record_and_take.lua's ARGV[2]: what it needs to start a job. The execution id and
+        start time are kept for ``_started``."""
         stamp = self._stamp = now()
         self._execution_id = uuid4().hex
-        event = f'{{"status": "started", "at": {time.time()!r}, "worker": {json.dumps(self.name)}}}'
         queue, job_id = popped or ("", "")
         return [
-            "1",
-            "1" if self._state != WorkerStatus.BUSY else "0",
-            self._execution_id,
-            repr(stamp.timestamp()),
-            utcformat(stamp),
-            str(current_timestamp()),
-            event,
-            queue,
-            job_id,
+            json.dumps(
+                {
+                    "mark_busy": self._state != WorkerStatus.BUSY,
+                    "exec_id": self._execution_id,
+                    "now_ts": repr(stamp.timestamp()),
+                    "now_utc": utcformat(stamp),
+                    "now_int": str(current_timestamp()),
+                    "event": json.dumps({"status": "started", "at": time.time(), "worker": self.name}),
+                    "popped_queue": queue,
+                    "popped_id": job_id,
+                }
+            )
         ]
 
     def _started(self, taken: list[Any]) -> None:
@@ -432,28 +445,32 @@ class InProcessWorker(ForkingWorker):
             value = "" if result is None else b64encode(self.serializer.dumps(result)).decode()
         except Exception:  # noqa: BLE001 - RQ stores the same placeholder for what it cannot serialize
             value = b64encode(self.serializer.dumps(UNSERIALIZABLE_RETURN_VALUE_PAYLOAD)).decode()
-        self._finished += [  # record_and_take.lua's 22 fields of one success
-            job.key,
-            job.id,
-            execution.key,
-            execution.id,
-            ExecutionRegistry(job.id, job.connection).key,
-            job.started_job_registry.key,
-            job.finished_job_registry.key,
-            "+inf" if ttl == -1 else str(current_timestamp() + ttl),
-            Result.get_key(job.id),
-            str(ttl),
-            utcformat(job.ended_at),
-            value,
-            repr(execution.created_at.timestamp()),
-            repr(job.ended_at.timestamp()),
-            repr((job.ended_at - job.started_at).total_seconds()),
-            events.events_key(job.id),
-            f'{{"status": "finished", "at": {time.time()!r}}}',
-            *events.keys_of(job.id)[1:],
-            job.dependents_key,
-            job.dependencies_key,
-        ]
+        self._finished.append(  # one success for record_and_take.lua to record
+            json.dumps(
+                {
+                    "job_key": job.key,
+                    "job_id": job.id,
+                    "exec_key": execution.key,
+                    "exec_id": execution.id,
+                    "execs_key": ExecutionRegistry(job.id, job.connection).key,
+                    "wip_key": job.started_job_registry.key,
+                    "finished_key": job.finished_job_registry.key,
+                    "finished_score": "+inf" if ttl == -1 else str(current_timestamp() + ttl),
+                    "results_key": Result.get_key(job.id),
+                    "ttl": ttl,
+                    "ended_utc": utcformat(job.ended_at),
+                    "value": value,
+                    "started_ts": repr(execution.created_at.timestamp()),
+                    "ended_ts": repr(job.ended_at.timestamp()),
+                    "working": repr((job.ended_at - job.started_at).total_seconds()),
+                    "events_key": events.events_key(job.id),
+                    "event": json.dumps({"status": "finished", "at": time.time()}),
+                    "side_keys": events.keys_of(job.id)[1:],
+                    "dependents_key": job.dependents_key,
+                    "dependencies_key": job.dependencies_key,
+                }
+            )
+        )
         self._finished_jobs[job.id] = (running, result)
 
     def _flush(self) -> None:
@@ -542,7 +559,7 @@ class InProcessWorker(ForkingWorker):
                 try:
                     self._ensure_registered()
                     with self.connection.pipeline() as pipe:
-                        self.heartbeat(self.job_monitoring_interval + 60, pipeline=pipe)
+                        self.heartbeat(self.job_monitoring_interval + RQ_BUSY_BEAT_MARGIN, pipeline=pipe)
                         started = running.job.started_at
                         working = (now() - started).total_seconds() if started else 0.0
                         ttl = int(self.get_heartbeat_ttl(running.job, working_time=working))

@@ -103,7 +103,8 @@ def run_inside(sources: Path, pytest_args: list[str]) -> int:
         try:
             subprocess.run(
                 [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                 "-p", "scripts.rq_suite.offload_workers", "--timeout", "120", *deselect, *pytest_args,
+                 "-p", "scripts.rq_suite.offload_workers", "-p", "no:warnings", "--tb=no", "-rN",
+                 "--timeout", "120", *deselect, *pytest_args,
                  *(f"tests/{name}" for name in TEST_FILES)],
                 cwd=sources,
                 env={
@@ -137,6 +138,8 @@ def compare(outcomes: dict[str, str], expected: dict[str, dict[str, str]]) -> in
     )
     for test in unexpected:
         print(f"  unexpected failure: {test}")
+    if unexpected:
+        print("  see why: python -m scripts.rq_suite --tb=short -k <test name>")
     for test in now_pass:
         print(f"  listed as a departure but passes now (take it out of departures.toml): {test}")
     for test in missing:
