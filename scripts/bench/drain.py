@@ -100,7 +100,11 @@ def run(bench: Bench, jobs: int, with_peers: list[peers.Peer], baseline_tree: Pa
     worker drains beside this one, for a before/after figure from one run."""
     setups: dict[str, object] = {
         OFFLOAD: procfile_command("worker"),
-        **({f"Offload at {baseline_tree}": (*procfile_command("worker"), baseline_tree)} if baseline_tree else {}),
+        **(
+            {f"Offload at {baseline_tree}": (*procfile_command("worker", baseline_tree / "Procfile"), baseline_tree)}
+            if baseline_tree
+            else {}
+        ),
         "RQ Worker (rq worker, fork per job)": rq_worker("rq.worker.Worker"),
         "RQ SimpleWorker": rq_worker("rq.worker.SimpleWorker"),
     }
