@@ -6,6 +6,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from jobs.environment import EnvironmentSettingError, app_env, demo_tasks_enabled
+
 
 class ConfigError(RuntimeError):
     """The app cannot start with this configuration; the message says why in one line."""
@@ -74,13 +76,34 @@ def api_tokens(config: Mapping[str, Any]) -> list[str]:
     return [token.strip() for token in items if token.strip()]
 
 
+# What production demands of its secrets, in characters.
+MIN_SECRET_KEY = 32
+MIN_ADMIN_PASSWORD = 12
+MIN_API_TOKEN = 16
+
+
 def check(config: Mapping[str, Any]) -> None:
-    """Refuse configurations that would run insecurely or not at all."""
+    """Refuse configurations that would run insecurely or not at all, each in one line."""
     if not config.get("REDIS_URL"):
         raise ConfigError("REDIS_URL is not set: point Offload at a Redis server (make run starts one for you)")
-    if config.get("APP_ENV") == "production":
-        missing = [key for key in ("SECRET_KEY", "API_TOKENS") if not config.get(key)]
-        if missing:
-            raise ConfigError(f"refusing to start in production without {' and '.join(missing)}")
-        if any(len(token) < 16 for token in api_tokens(config)):
-            raise ConfigError("refusing to start in production with an API token shorter than 16 characters")
+    try:  # "Production" or "prod" used to run as development: no Secure cookie, no HSTS, no SSRF guard
+        environment = app_env(str(config.get("APP_ENV")))
+        demo_tasks_enabled()
+    except EnvironmentSettingError as error:
+        raise ConfigError(str(error)) from None
+    if environment != "production":
+        return
+    missing = [key for key in ("SECRET_KEY", "API_TOKENS") if not config.get(key)]
+    if missing:
+        raise ConfigError(f"refusing to start in production without {' and '.join(missing)}")
+    if not api_tokens(config):
+        raise ConfigError("refusing to start in production: API_TOKENS holds no token once spaces and commas go")
+    if any(len(token) < MIN_API_TOKEN for token in api_tokens(config)):
+        raise ConfigError(f"refusing to start in production with an API token shorter than {MIN_API_TOKEN} characters")
+    if len(str(config["SECRET_KEY"])) < MIN_SECRET_KEY:
+        raise ConfigError(f"refusing to start in production with a SECRET_KEY shorter than {MIN_SECRET_KEY} characters")
+    password = config.get("ADMIN_PASSWORD") or ""
+    if password and len(password) < MIN_ADMIN_PASSWORD:
+        raise ConfigError(
+            f"refusing to start in production with an ADMIN_PASSWORD shorter than {MIN_ADMIN_PASSWORD} characters"
+        )

@@ -17,6 +17,8 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
+from jobs.environment import app_env
+
 MAX_REDIRECTS = 3
 
 
@@ -28,7 +30,7 @@ def private_allowed() -> bool:
     setting = os.environ.get("OUTBOUND_ALLOW_PRIVATE", "").strip().lower()
     if setting:
         return setting in ("1", "true", "yes", "on")
-    return os.environ.get("APP_ENV", "development") != "production"
+    return app_env() != "production"
 
 
 def check_url(url: str) -> None:

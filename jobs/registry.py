@@ -23,10 +23,14 @@ from typing import Any
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, create_model
 
+from jobs.environment import demo_tasks_enabled
+
 QUEUES: tuple[str, ...] = ("high", "default", "low")
 """Queue names in priority order: workers listen to them in this order."""
 
 TASK_PACKAGE = "jobs.tasks"
+# Sleep, burn CPU, fail, the soak's effect: loaded only where asked for (jobs.environment).
+DEMO_MODULE = "jobs.tasks.demo"
 EXTRA_MODULES_ENV = "OFFLOAD_TASK_MODULES"
 
 
@@ -201,10 +205,11 @@ class Registry:
 
 def _task_modules(extra_modules: Iterable[str] | None) -> list[str]:
     package = importlib.import_module(TASK_PACKAGE)
+    demo = demo_tasks_enabled()
     names = [
         info.name
         for info in pkgutil.walk_packages(package.__path__, prefix=f"{TASK_PACKAGE}.")
-        if not info.name.rsplit(".", 1)[-1].startswith("_")
+        if not info.name.rsplit(".", 1)[-1].startswith("_") and (demo or info.name != DEMO_MODULE)
     ]
     if extra_modules is None:
         extra_modules = os.environ.get(EXTRA_MODULES_ENV, "").split(",")

@@ -9,10 +9,18 @@ import os
 from jobs import cron_scheduler as _cron_scheduler
 from jobs import logging_config as _logging_config
 from jobs.connection import redis_url as _redis_url
+from jobs.environment import EnvironmentSettingError as _EnvironmentSettingError
+from jobs.environment import app_env as _app_env
+from jobs.environment import demo_tasks_enabled as _demo_tasks_enabled
 from jobs.registry import QUEUES as _QUEUES
 from jobs.registry import registry as _registry
 from jobs.worker.forking import wait_when_suspended_at_start as _wait_when_suspended_at_start
 
+try:
+    _app_env()
+    _demo_tasks_enabled()
+except _EnvironmentSettingError as _error:
+    raise SystemExit(str(_error)) from None
 try:
     REDIS_URL = _redis_url(os.environ["REDIS_URL"])
 except KeyError:

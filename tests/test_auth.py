@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import base64
+import json
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -87,13 +92,38 @@ def test_no_tokens_configured_means_nobody_gets_in(redis_url: str):
         ({"API_TOKENS": "a-long-enough-token-123"}, "refusing to start in production without SECRET_KEY"),
         ({"SECRET_KEY": "s"}, "refusing to start in production without API_TOKENS"),
         ({}, "without SECRET_KEY and API_TOKENS"),
-        ({"SECRET_KEY": "s", "API_TOKENS": "short"}, "shorter than 16 characters"),
+        ({"SECRET_KEY": "s" * 32, "API_TOKENS": "short"}, "an API token shorter than 16 characters"),
+        ({"SECRET_KEY": "s" * 32, "API_TOKENS": " , "}, "API_TOKENS holds no token"),
+        ({"SECRET_KEY": "x", "API_TOKENS": "a-long-enough-token-123"}, "SECRET_KEY shorter than 32 characters"),
+        (
+            {"SECRET_KEY": "s" * 32, "API_TOKENS": "a-long-enough-token-123", "ADMIN_PASSWORD": "1"},
+            "ADMIN_PASSWORD shorter than 12 characters",
+        ),
     ],
 )
 def test_production_refuses_to_start_without_secrets(redis_url: str, settings: dict, message: str):
     with pytest.raises(ConfigError, match=message) as caught:
         create_app({"REDIS_URL": redis_url, "APP_ENV": "production", "API_TOKENS": "", **settings})
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("environment", ["Production", "prod", "staging", ""])
+def test_an_unknown_app_env_is_refused_not_run_as_development(redis_url: str, environment: str):
+    with pytest.raises(ConfigError, match=f"APP_ENV must be one of development, production, not {environment!r}"):
+        create_app({"REDIS_URL": redis_url, "APP_ENV": environment})
+
+
+def test_strong_production_settings_start(redis_url: str):
+    app = create_app(
+        {
+            "REDIS_URL": redis_url,
+            "APP_ENV": "production",
+            "SECRET_KEY": "k" * 32,
+            "API_TOKENS": " a-production-token-123 , ",
+            "ADMIN_PASSWORD": "a-long-password",
+        }
+    )
+    assert app.test_client().get("/healthz").status_code == 200
 
 
 def test_no_redis_url_is_a_clear_start_up_error():
@@ -139,3 +169,45 @@ def test_production_sends_hsts_and_secure_cookies(redis_url: str):
     assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
     response = app.test_client().get("/healthz")
     assert response.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+
+
+def _tasks_in(env: dict[str, str]) -> set[str]:
+    """The task names a fresh process registers under ``env``."""
+    probe = "import json; from jobs.registry import registry; print(json.dumps([t.name for t in registry.all()]))"
+    environ = {key: value for key, value in os.environ.items() if key not in ("APP_ENV", "OFFLOAD_DEMO_TASKS")}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env={**environ, **env}, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return set(json.loads(done.stdout))
+
+
+@pytest.mark.parametrize(
+    ("env", "demo"),
+    [
+        ({}, True),
+        ({"APP_ENV": "production"}, False),
+        ({"APP_ENV": "production", "OFFLOAD_DEMO_TASKS": "on"}, True),
+        ({"OFFLOAD_DEMO_TASKS": "0"}, False),
+    ],
+)
+def test_demo_tasks_load_only_where_asked_for(env: dict[str, str], demo: bool):
+    tasks = _tasks_in(env)
+    assert {"mail.send", "webhooks.deliver", "images.thumbnail"} <= tasks  # the real tasks always load
+    demos = {name for name in tasks if name.startswith("demo.")}
+    assert demos == (
+        {"demo.sleep", "demo.fail", "demo.cpu_burn", "demo.effect", "demo.flaky", "demo.noop"} if demo else set()
+    )
+
+
+def test_the_worker_refuses_an_unknown_app_env_in_one_line(redis_url: str):
+    environ = {**os.environ, "REDIS_URL": redis_url, "APP_ENV": "prod"}
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "rq"), "worker", "--config", "jobs.settings", "--burst"],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == "APP_ENV must be one of development, production, not 'prod'"
