@@ -18,7 +18,7 @@ from redis.client import Pipeline
 from rq.exceptions import DeserializationError
 from rq.job import Job, JobStatus
 from rq.registry import BaseRegistry, FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
-from rq.utils import now
+from rq.utils import get_call_string, now
 
 from jobs import artifacts, events, logging_config, logs, metrics
 from jobs.registry import Task, UnknownTaskError, registry
@@ -39,6 +39,14 @@ class _SerializerCheck(metaclass=_HasDumpsAndLoads):
 
 if sys.version_info < (3, 12):
     rq.serializers.Serializer = _SerializerCheck  # type: ignore[misc]
+
+
+def never_unpickle() -> None:
+    """Make RQ's default serializer JSON in this process, so that no code path that forgets to
+    name a serializer (rq-dashboard's job views, say) can unpickle what a stranger wrote. The
+    web (app.dashboard), the worker and cron (jobs.settings) call it at start-up."""
+    rq.serializers.DefaultSerializer = rq.serializers.JSONSerializer  # type: ignore[misc]
+    rq.serializers.PickleSerializer = rq.serializers.JSONSerializer  # type: ignore[misc]
 
 
 class ForbiddenJobError(UnknownTaskError):
@@ -110,6 +118,14 @@ class TaskJob(Job):
         if name:
             raise ForbiddenJobError(f"refusing to import callback {name!r}: Offload jobs carry no callbacks")
         return None
+
+    def get_call_string(self) -> str | None:
+        """RQ's call string (shown by rq-dashboard and the worker's log), secret arguments masked."""
+        try:
+            kwargs = self.task.redact(self.kwargs)
+        except Exception:  # noqa: BLE001 - not a task, or unreadable: nothing of it is shown
+            return f"{self.func_name}(…)" if self.func_name else None
+        return get_call_string(self.func_name, self.args, kwargs, max_length=75)
 
     def send_webhooks(self, status: Any, *, exc_string: str | None = None) -> None:
         """Offload does not use RQ's job webhooks; ignore any stored on the job."""

@@ -12,6 +12,7 @@ from jobs.connection import redis_url as _redis_url
 from jobs.environment import EnvironmentSettingError as _EnvironmentSettingError
 from jobs.environment import app_env as _app_env
 from jobs.environment import demo_tasks_enabled as _demo_tasks_enabled
+from jobs.job import never_unpickle as _never_unpickle
 from jobs.registry import QUEUES as _QUEUES
 from jobs.registry import registry as _registry
 from jobs.worker.forking import wait_when_suspended_at_start as _wait_when_suspended_at_start
@@ -30,6 +31,9 @@ QUEUES = [name.strip() for name in os.environ.get("OFFLOAD_QUEUES", ",".join(_QU
 _unknown = sorted(set(QUEUES) - set(_QUEUES))
 if _unknown:
     raise SystemExit(f"OFFLOAD_QUEUES names unknown queues {_unknown}; the queues are {list(_QUEUES)}")
+
+# Nothing in a worker or cron process reads a pickle, whatever forgets to name a serializer.
+_never_unpickle()
 
 # `rq cron` reads this module before it builds its scheduler: make that one survive outages.
 _cron_scheduler.install()

@@ -7,8 +7,11 @@ errors, and screenshots land in ``test-output/screenshots`` (``docs/`` holds cur
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from subprocess import Popen
@@ -229,3 +232,50 @@ def test_forms_are_labelled_and_usable_from_the_keyboard(page: Page):
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.closest('main') !== null")
     shot(page, "task-form")
+
+
+MARKUP = "<img src=x onerror=alert(document.domain)>"
+
+
+def test_markup_planted_through_real_paths_never_runs_on_rq_pages(
+    page: Page, worker: Popen[bytes], api, redis_conn, tmp_path: Path
+):
+    """A job's error, result, meta and a running job's arguments, each holding markup: every
+    /rq page and Offload's own job page show it as text, and no script runs (a dialog, or the
+    image's request, would fail the test)."""
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    failed = api("POST", "/api/jobs", json={"task": "demo.fail", "args": {"message": MARKUP}})["id"]
+    result = api("POST", "/api/jobs", json={"task": "tests.fixtures.touch", "args": {"path": str(tmp_path / MARKUP)}})
+    short = Path(tempfile.mkdtemp(prefix="o", dir="/tmp"))  # the call string shows 75 characters of each value
+    try:
+        running = api("POST", "/api/jobs", json={"task": "tests.fixtures.hold", "args": {
+            "pid_file": str(short / f"{MARKUP}.pid"), "release_file": str(short / "go")}})["id"]  # fmt: skip
+        for job_id in (failed, result["id"]):
+            wait_for_status(api, job_id, ("failed", "finished"))
+        wait_for_status(api, running, ("started",))
+        redis_conn.hset(f"rq:job:{result['id']}", "meta", json.dumps({"note": MARKUP}))
+        log_in(page, "/rq/")
+        views = {
+            "/rq/0/view/jobs/default/failed/8/asc/1": "failed list",
+            f"/rq/0/view/job/{failed}": "failed job",
+            f"/rq/0/view/job/{result['id']}": "result and meta",
+            "/rq/0/view/workers": "running job's arguments",
+        }
+        for path, what in views.items():
+            page.goto(path)
+            page.wait_for_load_state("networkidle")
+            assert page.get_by_text(MARKUP, exact=False).count() >= 1, f"{what} ({path}) does not show the text"
+        page.goto(f"/jobs/{failed}")
+        expect(page.locator("#error-message")).to_have_text(MARKUP)
+        shot(page, "markup-shown-as-text")
+    finally:
+        (short / "go").touch()
+    assert dialogs == []
+
+
+def wait_for_status(api, job_id: str, statuses: tuple[str, ...]) -> None:
+    deadline = time.monotonic() + 20
+    while api("GET", f"/api/jobs/{job_id}")["status"] not in statuses:
+        assert time.monotonic() < deadline, f"job {job_id} never reached {statuses}"
+        time.sleep(0.05)

@@ -109,8 +109,12 @@ def test_a_pickled_job_is_never_unpickled(client: FlaskClient, redis_conn: redis
         def __reduce__(self):
             return (os.system, (f"touch {marker}",))
 
-    job = Queue("default", connection=redis_conn).enqueue_call("tests.fixtures.add", kwargs={"a": Exploit(), "b": 1})
-    assert pickle.loads  # the payload above is a real pickle that would run a command when loaded
+    class AttackersPickle:  # RQ's own default is JSON in Offload's processes, this one included
+        dumps, loads = staticmethod(pickle.dumps), staticmethod(pickle.loads)
+
+    queue = Queue("default", connection=redis_conn, serializer=AttackersPickle)
+    job = queue.enqueue_call("tests.fixtures.add", kwargs={"a": Exploit(), "b": 1})
+    assert redis_conn.hget(job.key, "data")  # a real pickle that would run a command when loaded
     wait_for(lambda: redis_conn.zcard("rq:failed:default") == 1, message="the pickled job to fail")
     assert not marker.exists()
     assert redis_conn.zrange("rq:failed:default", 0, -1) == [job.id.encode()]

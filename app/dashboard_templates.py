@@ -1,0 +1,50 @@
+"""rq-dashboard's templates, read through a loader that escapes every value they show.
+
+rq-dashboard 0.9 renders jobs and workers in the browser with underscore templates, and
+interpolates most values with ``<%= %>``, which inserts them as HTML: a job argument, result,
+error or call string holding markup ran script in an operator's session. Here every ``<%=``
+becomes ``<%-`` (underscore's escaping interpolation), and the two places that escaped by hand
+through jQuery are given the plain value so that it is escaped once. The navigation bar gets
+a link back to Offload's pages. tests/test_dashboard.py fails if the templates change shape.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from jinja2 import BaseLoader, Environment
+
+_RAW = "<%="
+_ESCAPED = "<%-"
+_HAND_ESCAPED = re.compile(r"<%=\s*\$\('<div/>'\)\.text\((?P<value>[^)]+)\)\.html\(\)\s*%>")
+_BRAND = '<a class="navbar-brand">RQ-dashboard</a>'
+_BACK = '<a class="navbar-brand" href="/">&larr; Offload</a> <a class="navbar-brand">RQ-dashboard</a>'
+
+
+def escaped(source: str) -> str:
+    """``source`` with every client-side interpolation escaping what it inserts."""
+    source = _HAND_ESCAPED.sub(lambda match: f"{_ESCAPED} {match['value']} %>", source)
+    return source.replace(_RAW, _ESCAPED).replace(_BRAND, _BACK)
+
+
+class EscapingLoader(BaseLoader):
+    """Another loader's templates, passed through ``escaped``."""
+
+    def __init__(self, inner: BaseLoader) -> None:
+        self.inner = inner
+
+    def get_source(self, environment: Environment, template: str) -> tuple[str, str | None, Callable[[], bool] | None]:
+        source, filename, uptodate = self.inner.get_source(environment, template)
+        return escaped(source), filename, uptodate
+
+    def list_templates(self) -> list[str]:
+        return self.inner.list_templates()
+
+
+def install(blueprint: Any) -> None:
+    """Serve ``blueprint``'s templates escaped (rq-dashboard's blueprint)."""
+    inner = blueprint.jinja_loader
+    if not isinstance(inner, EscapingLoader):
+        blueprint.jinja_loader = EscapingLoader(inner)
