@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import auth, config, dashboard, metrics, rate_limits, redis_client, request_ids
 from app.api import api, events
@@ -29,6 +30,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if test_config is not None:
         app.config.from_mapping(test_config)
     config.check(app.config)
+    trust_proxies(app)
     configure_sessions(app)
     app.json.sort_keys = False
     logging_config.configure()
@@ -58,6 +60,15 @@ def register_blueprints(app: Flask) -> None:
     auth.public(app.view_functions["static"])
     rate_limits.init_app(app)
     dashboard.init_app(app)
+
+
+def trust_proxies(app: Flask) -> None:
+    """Behind TRUSTED_PROXIES proxies, read the client's address, scheme and host from the
+    headers they set (werkzeug's ProxyFix), so that the login and submission limits see the
+    real client and CSRF's HTTPS checks see HTTPS. Headers beyond that many hops are ignored."""
+    hops = app.config["TRUSTED_PROXIES"]
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)  # type: ignore[method-assign]
 
 
 def configure_sessions(app: Flask) -> None:

@@ -40,6 +40,9 @@ DEFAULTS: dict[str, Any] = {
     "BACKPRESSURE_RETRY_AFTER": 5,
     # Per API token, on POST /api/jobs, /api/jobs/batch and /api/uploads (limits' syntax).
     "SUBMIT_RATE_LIMIT": "50/second;1000/minute",
+    # Reverse proxies in front of the web that set X-Forwarded-For/-Proto/-Host (Heroku's router,
+    # nginx): their number. 0 trusts none, so a client cannot spoof its address.
+    "TRUSTED_PROXIES": 0,
     # rq-dashboard's requeue/delete/empty buttons; off unless turned on.
     "DASHBOARD_ACTIONS": False,
 }
@@ -86,6 +89,10 @@ def check(config: Mapping[str, Any]) -> None:
     """Refuse configurations that would run insecurely or not at all, each in one line."""
     if not config.get("REDIS_URL"):
         raise ConfigError("REDIS_URL is not set: point Offload at a Redis server (make run starts one for you)")
+    if config.get("TRUSTED_PROXIES", 0) < 0:
+        raise ConfigError(
+            f"TRUSTED_PROXIES must be 0 or more (the proxies in front of the web), not {config['TRUSTED_PROXIES']}"
+        )
     try:  # "Production" or "prod" used to run as development: no Secure cookie, no HSTS, no SSRF guard
         environment = app_env(str(config.get("APP_ENV")))
         demo_tasks_enabled()

@@ -135,7 +135,7 @@ def test_security_headers_are_set(client: FlaskClient):
     response = client.get("/api/tasks", headers=AUTH)
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
-    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["Referrer-Policy"] == "same-origin"
 
 
 def test_dashboard_actions_are_off_unless_configured(client: FlaskClient):

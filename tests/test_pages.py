@@ -321,3 +321,55 @@ def test_form_submissions_share_the_submission_rate_limit(app: Flask, session_cl
     answers = [session_client.post("/tasks/demo.noop", data={"csrf_token": token}).status_code for _ in range(3)]
     assert answers == [303, 303, 429]
     assert session_client.get("/api/jobs", headers=AUTH).status_code == 200
+
+
+def _proxied(app_config: dict, redis_url: str) -> FlaskClient:
+    from app import create_app
+
+    return create_app({"REDIS_URL": redis_url, "API_TOKENS": TOKEN, **app_config}).test_client()
+
+
+def test_behind_a_trusted_proxy_failed_logins_count_per_real_client(redis_url: str):
+    client = _proxied({"TRUSTED_PROXIES": 1}, redis_url)
+    token = csrf_of(client)
+
+    def attempt(address: str) -> int:
+        data = {"secret": "guess", "csrf_token": token}
+        return client.post("/login", data=data, headers={"X-Forwarded-For": address}).status_code
+
+    assert [attempt("203.0.113.7") for _ in range(6)] == [401] * 5 + [429]
+    assert attempt("198.51.100.9") == 401  # another client behind the same proxy is not locked out
+
+
+def test_without_trusted_proxies_a_forwarded_address_is_ignored(redis_url: str):
+    client = _proxied({}, redis_url)
+    token = csrf_of(client)
+    answers = [
+        client.post(
+            "/login", data={"secret": "guess", "csrf_token": token}, headers={"X-Forwarded-For": f"192.0.2.{n}"}
+        ).status_code
+        for n in range(6)
+    ]
+    assert answers == [401] * 5 + [429]  # a spoofed X-Forwarded-For does not evade the limit
+
+
+def test_login_works_behind_a_tls_terminating_proxy(redis_url: str):
+    """The pages sent no-referrer while Flask-WTF demands a same-origin Referer over HTTPS."""
+    client = _proxied({"TRUSTED_PROXIES": 1}, redis_url)
+    https = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "offload.example"}
+    page = client.get("/login", headers=https)
+    assert page.headers["Referrer-Policy"] == "same-origin"  # the browser sends the Referer below
+    token = _CSRF.search(page.get_data(as_text=True)).group(1)  # type: ignore[union-attr]
+    response = client.post(
+        "/login",
+        data={"secret": TOKEN, "next": "/", "csrf_token": token},
+        headers={**https, "Referer": "https://offload.example/login"},
+    )
+    assert response.status_code == 303, response.get_data(as_text=True)[:300]
+
+
+def test_a_negative_proxy_count_is_refused(redis_url: str):
+    from app.config import ConfigError
+
+    with pytest.raises(ConfigError, match="TRUSTED_PROXIES must be 0 or more"):
+        _proxied({"TRUSTED_PROXIES": -1}, redis_url)
