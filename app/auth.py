@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,6 +23,7 @@ from flask_wtf.csrf import CSRFProtect
 
 from app.config import api_tokens
 from app.problems import ApiProblem
+from app.redis_client import get_redis
 
 DASHBOARD_PREFIX = "/rq"
 CSRF = "offload.csrf"
@@ -63,23 +65,48 @@ def log_in(secret: str) -> bool:
     session.clear()
     session.permanent = True
     session["credential"] = _fingerprint(secret)
+    session["sid"] = sid = secrets.token_urlsafe(24)
+    lifetime = int(current_app.permanent_session_lifetime.total_seconds())
+    get_redis().set(_session_key(sid), "1", ex=lifetime)
     g.pop("offload_session_valid", None)
     return True
 
 
 def log_out() -> None:
+    """End the session here and in Redis: a copy of its cookie replayed later opens nothing."""
+    sid = session.get("sid")
+    if isinstance(sid, str):
+        get_redis().delete(_session_key(sid))
     session.clear()
     g.pop("offload_session_valid", None)
 
 
+def _session_key(sid: str) -> str:
+    return f"offload:session:{hashlib.sha256(sid.encode()).hexdigest()}"
+
+
 def session_is_valid() -> bool:
-    """Whether the session was opened with a secret that is still configured (once per request)."""
+    """Whether the session was opened with a secret that is still configured, and has not been
+    logged out (once per request)."""
     if "offload_session_valid" not in g:
-        held = session.get("credential")
-        g.offload_session_valid = isinstance(held, str) and _matches_any(
-            held, [_fingerprint(secret) for secret in _login_secrets()]
+        held, sid = session.get("credential"), session.get("sid")
+        g.offload_session_valid = (
+            isinstance(held, str)
+            and isinstance(sid, str)
+            and _matches_any(held, [_fingerprint(secret) for secret in _login_secrets()])
+            and bool(get_redis().exists(_session_key(sid)))
         )
     return g.offload_session_valid
+
+
+def credential_scope() -> str:
+    """Who is calling, for what is kept per caller (idempotency keys): the bearer token, or the
+    fingerprint of the secret the session was opened with."""
+    token = bearer_token()
+    if token is not None:
+        return f"token:{token}"
+    held = session.get("credential")
+    return f"session:{held}" if isinstance(held, str) else ""
 
 
 def bearer_token() -> str | None:
@@ -124,8 +151,19 @@ def _require_credential() -> Response | None:
 
 
 def _require_api_credential() -> None:
-    if token_is_valid(bearer_token()):
-        return
+    token = bearer_token()
+    if token is not None:
+        if token_is_valid(token):
+            return
+        # A wrong token is refused even beside a valid session: it must never fall back to the
+        # session (and got a fresh rate-limit bucket with every random value).
+        raise ApiProblem(
+            401,
+            "Unauthorized",
+            "the bearer token is not one of API_TOKENS",
+            type="urn:offload:problem:unauthorized",
+            headers={"WWW-Authenticate": 'Bearer realm="offload", error="invalid_token"'},
+        )
     if session_is_valid():
         if request.method not in _SAFE_METHODS:
             current_app.extensions[CSRF].protect()  # the pages' own calls send X-CSRFToken

@@ -373,3 +373,36 @@ def test_a_negative_proxy_count_is_refused(redis_url: str):
 
     with pytest.raises(ConfigError, match="TRUSTED_PROXIES must be 0 or more"):
         _proxied({"TRUSTED_PROXIES": -1}, redis_url)
+
+
+def test_a_session_cookie_replayed_after_logout_opens_nothing(app: Flask, session_client: FlaskClient):
+    cookie = session_client.get_cookie("offload_session")
+    assert cookie is not None
+    token = csrf_of(session_client, "/")
+    assert session_client.post("/logout", data={"csrf_token": token}).status_code == 303
+    replay = app.test_client()
+    replay.set_cookie("offload_session", cookie.value)
+    assert replay.get("/").status_code == 302
+    assert replay.get("/api/tasks").status_code == 401
+
+
+def test_an_invalid_bearer_token_is_refused_even_beside_a_valid_session(session_client: FlaskClient):
+    assert session_client.get("/api/tasks").status_code == 200
+    response = session_client.get("/api/tasks", headers={"Authorization": "Bearer not-a-real-token"})
+    assert response.status_code == 401
+    assert "invalid_token" in response.headers["WWW-Authenticate"]
+
+
+def test_idempotency_keys_are_scoped_per_credential(app: Flask, redis_url: str):
+    app.config["API_TOKENS"] = f"{TOKEN},second-token-of-the-team"
+    first, second = app.test_client(), app.test_client()
+    assert log_in(first) == (303, "/")
+    assert log_in(second, secret="second-token-of-the-team") == (303, "/")
+    body = {"task": "tests.fixtures.add", "args": {"a": 1, "b": 2}}
+    ids = []
+    for client in (first, second):
+        headers = {"Idempotency-Key": "same-key", "X-CSRFToken": csrf_of(client, "/")}
+        response = client.post("/api/jobs", json=body, headers=headers)
+        assert response.status_code == 202, response.get_data(as_text=True)
+        ids.append(response.get_json()["id"])
+    assert ids[0] != ids[1]  # two callers' keys never meet

@@ -15,7 +15,7 @@ from rq.exceptions import NoSuchJobError
 from app import backpressure, idempotency
 from app.api.schemas import EnqueueRequest, ListJobsQuery
 from app.api.tasks import find_task
-from app.auth import bearer_token
+from app.auth import credential_scope
 from app.documents import job_document, job_filter
 from app.json_body import json_body
 from app.problems import ApiProblem, field_problem, invalid_arguments, validation_problem
@@ -39,7 +39,7 @@ def create_job() -> tuple[dict[str, Any], int, dict[str, str]]:
     claim_key = None
     if key is not None:
         idempotency.check_key(key)
-        claim_key = idempotency.redis_key(bearer_token() or "", key)
+        claim_key = idempotency.redis_key(credential_scope(), key)
         existing = idempotency.claim(connection, claim_key, body, call.job_id)
         if existing is not None:
             return _created(existing, 200)
