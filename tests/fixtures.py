@@ -118,9 +118,9 @@ def account_report(account: int, note: str = "") -> int:
 
 
 @task
-def make_file(text: str, size: int = 0) -> Artifact:
+def make_file(text: str, size: int = 0, name: str = "hello.txt") -> Artifact:
     """Return a text file as an artifact (``size`` pads it, to test the cap)."""
-    return Artifact((text + "x" * size).encode(), "text/plain", "hello.txt")
+    return Artifact((text + "x" * size).encode(), "text/plain", name)
 
 
 @task(every=1)

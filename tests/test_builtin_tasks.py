@@ -333,9 +333,27 @@ def test_csv_export_of_the_sample_data_set_through_a_worker(client: FlaskClient,
     assert [event["done"] for event in progress_events] == [100, 200, 250]
 
 
-def test_csv_export_refuses_bad_filenames():
+@pytest.mark.parametrize("filename", ["../etc/passwd", "ｒｅｐｏｒｔ.csv", "report.csv\n", "a b.csv"])
+def test_csv_export_refuses_bad_filenames(filename: str):
     with pytest.raises(ValidationError):
-        registry.lookup("reports.csv_export").validate({"filename": "../etc/passwd"})
+        registry.lookup("reports.csv_export").validate({"filename": filename})
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_written_as_text():
+    rows = [{"=name": '=HYPERLINK("http://evil")', "n": "-2+3", "at": "@SUM(A1)", "ok": "plain", "num": -5}]
+    lines = reports.csv_export(rows=rows).data.decode().splitlines()
+    assert lines[0] == "'=name,n,at,ok,num"
+    assert lines[1] == '"\'=HYPERLINK(""http://evil"")",\'-2+3,\'@SUM(A1),plain,-5'
+
+
+def test_an_artifact_with_a_non_ascii_name_downloads(client: FlaskClient, redis_conn, worker):
+    job = wait_until_ended(client, enqueue(client, "tests.fixtures.make_file", text="hi", name="ｒｅｐｏｒｔ.txt"))
+    response = client.get(job["links"]["artifact"], headers=AUTH)
+    assert response.status_code == 200 and response.data == b"hi"
+    disposition = response.headers["Content-Disposition"]
+    assert disposition.startswith('attachment; filename="')
+    assert "filename*=UTF-8''%EF%BD%92" in disposition
+    disposition.encode("latin-1")  # what a WSGI server can send
 
 
 # Demo tasks

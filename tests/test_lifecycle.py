@@ -312,7 +312,7 @@ def test_a_task_can_return_a_file_that_the_api_serves(client: FlaskClient, worke
     assert response.status_code == 200
     assert response.data == b"hello"
     assert response.mimetype == "text/plain"
-    assert response.headers["Content-Disposition"] == "attachment; filename=hello.txt"
+    assert response.headers["Content-Disposition"] == "attachment; filename=\"hello.txt\"; filename*=UTF-8''hello.txt"
     plain = wait_until_ended(client, enqueue(client, "tests.fixtures.add", a=1, b=1))
     assert "artifact" not in plain["links"]
     assert client.get(f"/api/jobs/{plain['id']}/artifact", headers=AUTH).status_code == 404

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, request
 from pydantic import ValidationError
@@ -152,8 +153,15 @@ def job_artifact(job_id: str) -> Response:
             404, "No artifact", "this job has no artifact (or it expired)", type="urn:offload:problem:no-artifact"
         )
     response = Response(artifact.data, mimetype=artifact.content_type)
-    response.headers.set("Content-Disposition", "attachment", filename=artifact.filename)
+    response.headers["Content-Disposition"] = attachment(artifact.filename)
     return response
+
+
+def attachment(filename: str) -> str:
+    """A Content-Disposition any server can send: an ASCII ``filename`` beside the exact name
+    as RFC 5987's ``filename*`` (a name like ``ｒｅｐｏｒｔ.csv`` made gunicorn answer 500)."""
+    fallback = re.sub(r"[^A-Za-z0-9._-]", "_", filename).strip("._") or "download"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def fetch_job(job_id: str) -> TaskJob:

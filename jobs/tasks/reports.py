@@ -15,6 +15,20 @@ from jobs import progress, task
 from jobs.artifacts import Artifact
 
 Cell = str | int | float | bool | None
+# A cell a spreadsheet would read as a formula (CSV injection): written with a leading quote.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutral(value: Cell) -> Cell:
+    """``value`` as a spreadsheet shows it, never as a formula it runs."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_START) else value
+
+
+def _neutral_rows(rows: Iterator[dict[str, Cell]]) -> Iterator[dict[str, Cell]]:
+    for row in rows:
+        yield {str(neutral(key)): neutral(value) for key, value in row.items()}
+
+
 CUSTOMERS = ("Acme", "Globex", "Initech", "Umbrella", "Hooli", "Stark", "Wayne", "Tyrell")
 
 
@@ -37,10 +51,10 @@ def csv_export(
     rows: Annotated[list[dict[str, Cell]] | None, Field(max_length=100_000)] = None,
     sample_rows: Annotated[int, Field(ge=1, le=1_000_000)] = 1000,
     chunk_size: Annotated[int, Field(ge=1, le=100_000)] = 500,
-    filename: Annotated[str, Field(pattern=r"^[\w.-]{1,100}\.csv$")] = "report.csv",
+    filename: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,100}\.csv$")] = "report.csv",
 ) -> Artifact:
     """Build a CSV from posted rows (or from the sample data set), reporting progress per chunk."""
-    source = iter(rows) if rows is not None else sample_orders(sample_rows)
+    source = _neutral_rows(iter(rows)) if rows is not None else sample_orders(sample_rows)
     total = len(rows) if rows is not None else sample_rows
     first = next(source, None)
     columns = list(first) if first else []
