@@ -21,6 +21,9 @@ from jobs.job import TaskJob
 from jobs.lifecycle import fetch
 
 TTL = 24 * 3600
+# A claim whose request has not written its job yet lives this long: a web process killed in
+# between leaves a claim that clears itself, and the client's retries then go through.
+IN_PROGRESS_TTL = 30
 MAX_KEY_LENGTH = 255
 
 
@@ -48,7 +51,7 @@ def claim(connection: Redis, key: str, body: Any, job_id: str) -> TaskJob | None
     value = json.dumps({"job_id": job_id, "body": _fingerprint(body)})
     deadline = time.monotonic() + 2.0
     while True:
-        if connection.set(key, value, nx=True, ex=TTL):
+        if connection.set(key, value, nx=True, ex=IN_PROGRESS_TTL):
             return None
         held = connection.get(key)
         if held is None:
@@ -73,6 +76,11 @@ def claim(connection: Redis, key: str, body: Any, job_id: str) -> TaskJob | None
                     headers={"Retry-After": "1"},
                 ) from None
             time.sleep(0.01)
+
+
+def keep(connection: Redis, key: str) -> None:
+    """The request's job is written: keep its key for the day."""
+    connection.expire(key, TTL)
 
 
 def release(connection: Redis, key: str) -> None:

@@ -140,7 +140,7 @@ def submit_all(cluster: Cluster, jobs: int, concurrency: int, report: Report, de
                 continue
             if response.status_code in (200, 202):
                 return response.json()["id"]
-            if response.status_code in (429, 503):
+            if response.status_code in (409, 429, 503):  # 409: this key's first request is still running
                 time.sleep(float(response.headers.get("Retry-After", "1")) / 5)
                 continue
             raise SystemExit(f"unexpected answer {response.status_code}: {response.text}")

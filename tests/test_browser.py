@@ -180,7 +180,7 @@ def test_retry_a_failed_job_then_delete_it(page: Page, worker: Popen[bytes], api
     shot(page, "job-failed")
     page.get_by_role("button", name="Retry").click()
     expect(page.locator("#attempts")).to_have_text("2", timeout=20_000)
-    expect(page.locator("#status")).to_have_text("failed")
+    expect(page.locator("#status")).to_have_text("failed", timeout=20_000)
     page.get_by_role("button", name="Delete").click()
     page.wait_for_url("**/jobs")
     response = requests.get(f"{page.url.rsplit('/jobs', 1)[0]}/api/jobs/{job['id']}", headers=AUTH, timeout=5)

@@ -236,6 +236,24 @@ def test_an_idempotency_key_returns_the_same_job(client: FlaskClient, redis_conn
     assert other.status_code == 422
     assert "different request body" in other.get_json()["detail"]
     assert redis_conn.llen("rq:queue:default") == 1
+    [key] = redis_conn.keys("offload:idempotency:*")
+    assert redis_conn.ttl(key) > 23 * 3600  # kept for the day once its job is written
+
+
+def test_an_idempotency_claim_left_by_a_dead_request_clears_itself(app, client: FlaskClient, redis_conn: redis.Redis):
+    """A web process killed between claiming a key and writing its job left a claim that
+    answered 409 for a day; it now lives IN_PROGRESS_TTL seconds."""
+    from app import idempotency
+    from tests.conftest import TOKEN
+
+    body = {"task": "tests.fixtures.add", "args": {"a": 1, "b": 2}}
+    key = idempotency.redis_key(f"token:{TOKEN}", "order-43")
+    assert idempotency.claim(redis_conn, key, body, "a-job-never-written") is None  # the request that died
+    assert 0 < redis_conn.ttl(key) <= idempotency.IN_PROGRESS_TTL
+    retry = post(client, body, **{"Idempotency-Key": "order-43"})
+    assert retry.status_code == 409 and retry.headers["Retry-After"] == "1"
+    redis_conn.delete(key)  # what the claim's TTL does by itself
+    assert post(client, body, **{"Idempotency-Key": "order-43"}).status_code == 202
 
 
 def test_concurrent_duplicate_idempotency_keys_create_exactly_one_job(web_server: str, redis_conn: redis.Redis):

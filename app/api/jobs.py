@@ -51,6 +51,8 @@ def create_job() -> tuple[dict[str, Any], int, dict[str, str]]:
         if claim_key is not None:
             idempotency.release(connection, claim_key)
         raise
+    if claim_key is not None:
+        idempotency.keep(connection, claim_key)
     return _created(job, 202 if job.id == call.job_id else 200)
 
 
