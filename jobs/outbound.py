@@ -46,10 +46,31 @@ def check_url(url: str) -> None:
         raise BlockedDestinationError(f"cannot resolve {parts.hostname!r}: {error}") from None
     for info in infos:
         address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
+        if not is_public(address):
             raise BlockedDestinationError(
                 f"{parts.hostname} resolves to {address}, a private or reserved address (set OUTBOUND_ALLOW_PRIVATE)"
             )
+
+
+# IPv6 ranges that carry an IPv4 address inside; Python 3.11 calls NAT64 and 6to4 global, but
+# through a gateway they reach whatever IPv4 address they embed (192.168.1.1, 127.0.0.1).
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_6TO4 = ipaddress.ip_network("2002::/16")
+
+
+def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """A global address, and if it embeds an IPv4 address (IPv4-mapped, NAT64, 6to4), that one too."""
+    if not address.is_global:
+        return False
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour
+        if embedded is None and address in _NAT64:
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if embedded is None and address in _6TO4:
+            embedded = ipaddress.IPv4Address((int(address) >> 80) & 0xFFFFFFFF)
+        if embedded is not None:
+            return embedded.is_global
+    return True
 
 
 def request(session: requests.Session, method: str, url: str, **kwargs: object) -> requests.Response:

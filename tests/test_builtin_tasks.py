@@ -416,3 +416,26 @@ def test_word_count_retries_a_server_error_through_the_worker(client: FlaskClien
     assert job["status"] == "finished", job["error"]
     assert job["attempts"] == 2
     assert job["result"]["words"] == 13
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("93.184.216.34", True),
+        ("2606:2800:220:1:248:1893:25c8:1946", True),
+        ("127.0.0.1", False),
+        ("::ffff:127.0.0.1", False),
+        ("64:ff9b::7f00:1", False),  # NAT64 of 127.0.0.1
+        ("64:ff9b::c0a8:101", False),  # NAT64 of 192.168.1.1
+        ("64:ff9b::5db8:d822", True),  # NAT64 of a public address
+        ("2002:7f00:1::", False),  # 6to4 of 127.0.0.1
+        ("2002:a9fe:a9fe::", False),  # 6to4 of 169.254.169.254, the cloud metadata endpoint
+        ("2002:5db8:d822::", True),
+    ],
+)
+def test_addresses_that_embed_a_private_ipv4_address_are_not_public(address: str, public: bool):
+    import ipaddress
+
+    from jobs.outbound import is_public
+
+    assert is_public(ipaddress.ip_address(address)) is public
