@@ -255,6 +255,28 @@ def test_non_images_and_bombs_are_refused():
         images.make_thumbnails(b"\x89PNG" + b"\0" * (images.MAX_INPUT_BYTES + 1), [64])
 
 
+def test_only_png_jpeg_gif_and_webp_are_read():
+    """Pillow opens dozens of formats through C code, and hands EPS to Ghostscript."""
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n"
+    with pytest.raises(images.NotAnImageError):
+        images.make_thumbnails(eps, [64])
+    for refused in ("BMP", "TIFF", "ICO"):
+        buffer = io.BytesIO()
+        Image.new("RGB", (20, 20), "teal").save(buffer, refused)
+        with pytest.raises(images.NotAnImageError):
+            images.make_thumbnails(buffer.getvalue(), [16])
+    for accepted in ("PNG", "JPEG", "GIF", "WEBP"):
+        buffer = io.BytesIO()
+        Image.new("RGB", (20, 20), "teal").save(buffer, accepted)
+        assert images.make_thumbnails(buffer.getvalue(), [16]).data
+
+
+def test_a_solid_image_just_over_the_pixel_limit_is_refused():
+    """49 megapixels of one colour fit in a 208 KB PNG; decoding it took 685 MB."""
+    with pytest.raises(images.ImageTooLargeError, match="pixels is over the limit"):
+        images.make_thumbnails(png(5001, 5000), [64])
+
+
 def test_upload_then_thumbnail_through_the_api(client: FlaskClient, worker):
     sent = client.post(
         "/api/uploads", data={"file": (io.BytesIO(png(640, 480)), "photo.png", "image/png")}, headers=AUTH

@@ -15,7 +15,12 @@ from jobs.artifacts import Artifact
 from jobs.context import connection
 
 MAX_INPUT_BYTES = 20 * 1024 * 1024
-MAX_PIXELS = 50_000_000  # a 7,000 × 7,000 image; larger ones are refused as possible decompression bombs
+# A 5,000 × 5,000 image; larger ones are refused as possible decompression bombs (a 208 KB
+# PNG can hold 49 megapixels of one colour, and decoding it took the process to 685 MB).
+MAX_PIXELS = 25_000_000
+# What an upload may be: Pillow would otherwise hand EPS to Ghostscript, and read dozens of
+# other formats through C code nobody here needs.
+INPUT_FORMATS = ("PNG", "JPEG", "GIF", "WEBP")
 FORMATS = {"png": ("PNG", "image/png"), "jpeg": ("JPEG", "image/jpeg"), "webp": ("WEBP", "image/webp")}
 
 
@@ -27,18 +32,20 @@ class ImageTooLargeError(ValueError):
     """The input is larger (in bytes or in pixels) than Offload will decode."""
 
 
-def open_image(data: bytes) -> Image.Image:
-    """Decode ``data`` safely: bounded bytes and pixels, the whole file checked."""
+def open_image(data: bytes, max_side: int = 4096) -> Image.Image:
+    """Decode ``data`` safely: PNG, JPEG, GIF or WebP only, bounded bytes and pixels, the whole
+    file checked."""
     if len(data) > MAX_INPUT_BYTES:
         raise ImageTooLargeError(f"the image has {len(data)} bytes; the limit is {MAX_INPUT_BYTES}")
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            with Image.open(io.BytesIO(data)) as probe:
+            with Image.open(io.BytesIO(data), formats=INPUT_FORMATS) as probe:
                 if probe.width * probe.height > MAX_PIXELS:
                     raise ImageTooLargeError(f"{probe.width}×{probe.height} pixels is over the limit of {MAX_PIXELS}")
                 probe.verify()
-            image = Image.open(io.BytesIO(data))
+            image = Image.open(io.BytesIO(data), formats=INPUT_FORMATS)
+            image.draft("RGB", (max_side, max_side))  # JPEG decodes at the size needed, not in full
             image.load()
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
             raise ImageTooLargeError(str(error)) from None
@@ -49,18 +56,19 @@ def open_image(data: bytes) -> Image.Image:
 
 def make_thumbnails(data: bytes, sizes: list[int], fmt: str = "png") -> Artifact:
     """Thumbnails no larger than each size (aspect kept): one file, or a zip of several."""
-    image = open_image(data)
+    image = open_image(data, max(sizes))
     pillow_format, content_type = FORMATS[fmt]
     if pillow_format == "JPEG" and image.mode not in ("RGB", "L"):
         image = image.convert("RGB")
-    files = []
-    for index, size in enumerate(sizes, start=1):
-        copy = image.copy()
-        copy.thumbnail((size, size))
+    made: dict[int, bytes] = {}
+    # Largest first, each from the one before, in place: the full-size image is never copied.
+    for index, size in enumerate(sorted(set(sizes), reverse=True), start=1):
+        image.thumbnail((size, size))
         buffer = io.BytesIO()
-        copy.save(buffer, pillow_format)
-        files.append((f"thumbnail-{size}.{fmt}", buffer.getvalue()))
-        progress(index, len(sizes), f"{copy.width}×{copy.height}")
+        image.save(buffer, pillow_format)
+        made[size] = buffer.getvalue()
+        progress(index, len(set(sizes)), f"{image.width}×{image.height}")
+    files = [(f"thumbnail-{size}.{fmt}", made[size]) for size in dict.fromkeys(sizes)]
     if len(files) == 1:
         return Artifact(files[0][1], content_type, files[0][0])
     archive = io.BytesIO()
