@@ -25,14 +25,18 @@ _MEMORY_CACHE_SECONDS = 1.0
 
 def admission(calls: Sequence[Call]) -> Admission:
     """What a submission of ``calls`` must pass; raises a 503 now if Redis memory is nearly full."""
-    config = current_app.config
-    headroom = config["REDIS_MEMORY_MAX_RATIO"]
+    check_memory("jobs")
+    return Admission.of(calls, rate_limits.submission_windows(), current_app.config["QUEUE_MAX_LENGTH"])
+
+
+def check_memory(what: str) -> None:
+    """A 503 now if Redis memory is nearly full: new ``what`` (jobs, uploads) wait."""
+    headroom = current_app.config["REDIS_MEMORY_MAX_RATIO"]
     if headroom:
         ratio = _memory_ratio()
         if ratio is not None and ratio > headroom:
-            detail = f"Redis uses {ratio:.0%} of its maxmemory; new jobs are refused above {headroom:.0%}"
+            detail = f"Redis uses {ratio:.0%} of its maxmemory; new {what} are refused above {headroom:.0%}"
             raise _refusal(503, "Job store nearly full", detail, "memory")
-    return Admission.of(calls, rate_limits.submission_windows(), config["QUEUE_MAX_LENGTH"])
 
 
 @contextmanager

@@ -33,6 +33,8 @@ DEFAULTS: dict[str, Any] = {
     "SSE_MAX_STREAMS": 900,
     "REDIS_MAX_CONNECTIONS": 1000,
     "UPLOAD_MAX_BYTES": 20 * 1024 * 1024,
+    # Bytes of uploads one credential may keep at a time (0: no quota).
+    "UPLOAD_QUOTA_BYTES": 200 * 1024 * 1024,
     # Backpressure: jobs waiting per queue, and the share of Redis maxmemory, beyond which
     # new jobs are refused (0 turns a check off).
     "QUEUE_MAX_LENGTH": 100_000,

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from pydantic import ValidationError
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError as RedisOutOfMemoryError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from werkzeug.exceptions import HTTPException
 
@@ -82,6 +83,20 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiProblem)
     def handle_problem(problem: ApiProblem) -> Response:
         return problem_response(problem)
+
+    @app.errorhandler(RedisOutOfMemoryError)
+    def handle_redis_full(error: RedisOutOfMemoryError) -> Response | tuple[str, int, dict[str, str]]:
+        log.warning("redis refused a write at its memory limit while serving %s %s", request.method, request.path)
+        problem = ApiProblem(
+            503,
+            "Job store full",
+            "Redis is at its memory limit and refuses new data; try again when jobs have expired",
+            type="urn:offload:problem:memory",
+            headers={"Retry-After": "5"},
+        )
+        if _wants_problem():
+            return problem_response(problem)
+        return "Service unavailable: Redis is full.\n", 503, {"Retry-After": "5"}
 
     @app.errorhandler(RedisConnectionError)
     @app.errorhandler(RedisTimeoutError)

@@ -140,7 +140,8 @@ class RefusedError(Exception):
 # The admission checks, then the writes, as one atomic step (a script runs alone, like
 # MULTI/EXEC, and nothing is written when a check fails). The writes are the commands that
 # RQ and Offload put in a pipeline, passed as data: RQ still decides what a job looks like.
-# ARGV: windows (count; key, amount, seconds each), cap, queues (count; key, adding each),
+# ARGV: windows (count; key, amount, seconds each), cap, queues (count; key, scheduled
+# registry key, adding each),
 # commands (count; argc, args... each). Returns {"ok"}, {"rate", window, ttl} or
 # {"full", queue, length}.
 _ADMIT_AND_WRITE = """
@@ -156,11 +157,11 @@ local cap = tonumber(ARGV[i])
 local queues = tonumber(ARGV[i + 1])
 i = i + 2
 for q = 1, queues do
-  if cap > 0 then
-    local length = redis.call('LLEN', ARGV[i])
-    if length + tonumber(ARGV[i + 1]) > cap then return {'full', q, length} end
+  if cap > 0 then  -- jobs waiting in the queue and jobs scheduled for it count alike
+    local length = redis.call('LLEN', ARGV[i]) + redis.call('ZCARD', ARGV[i + 1])
+    if length + tonumber(ARGV[i + 2]) > cap then return {'full', q, length} end
   end
-  i = i + 2
+  i = i + 3
 end
 for c = 1, tonumber(ARGV[i]) do
   local argc = tonumber(ARGV[i + 1])
@@ -221,7 +222,8 @@ def _admit_and_write(connection: Redis, admission: Admission, commands: list[tup
     queues = sorted(admission.adding.items())
     argv += (admission.queue_cap, len(queues))
     for name, adding in queues:
-        argv += (queue_for(connection, name).key, adding)
+        queue = queue_for(connection, name)
+        argv += (queue.key, queue.scheduled_job_registry.key, adding)
     argv.append(len(commands))
     for command in commands:
         argv.append(len(command))
@@ -236,7 +238,8 @@ def _admit_and_write(connection: Redis, admission: Admission, commands: list[tup
         name, length = queues[int(answer[1]) - 1][0], int(answer[2])
         raise RefusedError(
             "queue-full",
-            f"queue {name!r} holds {length} jobs (limit {admission.queue_cap}); try again when workers have caught up",
+            f"queue {name!r} holds {length} jobs, waiting and scheduled (limit {admission.queue_cap}); "
+            "try again when workers have caught up",
         )
 
 

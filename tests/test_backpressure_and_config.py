@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 import redis
 from flask import Flask
@@ -20,11 +22,82 @@ def test_a_full_queue_answers_429_with_retry_after(app: Flask, client: FlaskClie
     assert refused.status_code == 429
     assert refused.headers["Retry-After"] == "5"
     assert refused.get_json()["type"] == "urn:offload:problem:queue-full"
-    assert "'default' holds 2 jobs (limit 2)" in refused.get_json()["detail"]
+    assert "'default' holds 2 jobs, waiting and scheduled (limit 2)" in refused.get_json()["detail"]
     assert client.post("/api/jobs", json={**JOB, "queue": "high"}, headers=AUTH).status_code == 202
     batch = client.post("/api/jobs/batch", json=[{**JOB, "queue": "high"}] * 2, headers=AUTH)
     assert batch.status_code == 429
     assert redis_conn.llen("rq:queue:high") == 1
+
+
+def test_scheduled_jobs_count_against_the_queue_cap(app: Flask, client: FlaskClient, redis_conn: redis.Redis):
+    app.config["QUEUE_MAX_LENGTH"] = 2
+    later = {**JOB, "delay": 3600}
+    assert [client.post("/api/jobs", json=later, headers=AUTH).status_code for _ in range(2)] == [202, 202]
+    assert redis_conn.zcard("rq:scheduled:default") == 2 and redis_conn.llen("rq:queue:default") == 0
+    refused = client.post("/api/jobs", json=JOB, headers=AUTH)
+    assert refused.status_code == 429 and refused.get_json()["type"] == "urn:offload:problem:queue-full"
+
+
+def test_a_job_may_be_scheduled_at_most_a_year_ahead(client: FlaskClient, redis_conn: redis.Redis):
+    far = client.post("/api/jobs", json={**JOB, "at": "9999-01-01T00:00:00+00:00"}, headers=AUTH)
+    assert far.status_code == 422
+    assert far.get_json()["errors"][0]["loc"] == ["at"]
+    assert "at most a year ahead" in far.get_json()["detail"]
+    assert client.post("/api/jobs", json={**JOB, "delay": 366 * 24 * 3600}, headers=AUTH).status_code == 422
+    assert client.post("/api/jobs", json={**JOB, "delay": 364 * 24 * 3600}, headers=AUTH).status_code == 202
+    assert redis_conn.zcard("rq:scheduled:default") == 1
+
+
+def test_a_job_waits_for_at_most_twenty_parents_checked_in_one_round_trip(client: FlaskClient):
+    many = client.post("/api/jobs", json={**JOB, "depends_on": [f"missing-{n}" for n in range(21)]}, headers=AUTH)
+    assert many.status_code == 422 and many.get_json()["errors"][0]["loc"] == ["depends_on"]
+    unknown = client.post("/api/jobs", json={**JOB, "depends_on": [f"missing-{n}" for n in range(20)]}, headers=AUTH)
+    assert unknown.status_code == 422
+    assert len(unknown.get_json()["errors"]) == 20
+
+
+def _upload(client: FlaskClient, size: int) -> object:
+    data = base64.b64encode(b"x" * size).decode()
+    return client.post("/api/uploads", json={"data": data, "filename": "f.bin"}, headers=AUTH)
+
+
+def test_uploads_count_against_redis_memory(app: Flask, client: FlaskClient, redis_conn: redis.Redis):
+    """A 1 MiB upload at a time filled a maxmemory Redis; then every POST answered 503 for a day."""
+    used = int(redis_conn.info("memory")["used_memory"])
+    redis_conn.config_set("maxmemory", str(int(used * 1.05)))
+    try:
+        refused = _upload(client, 1024)
+        assert refused.status_code == 503 and refused.get_json()["type"] == "urn:offload:problem:memory"
+        assert "new uploads are refused" in refused.get_json()["detail"]
+    finally:
+        redis_conn.config_set("maxmemory", "0")
+
+
+def test_a_write_redis_refuses_at_its_memory_limit_is_a_503_not_a_500(
+    app: Flask, client: FlaskClient, redis_conn: redis.Redis
+):
+    app.config["REDIS_MEMORY_MAX_RATIO"] = 0  # the headroom check off: Redis itself refuses
+    used = int(redis_conn.info("memory")["used_memory"])
+    redis_conn.config_set("maxmemory-policy", "noeviction")
+    redis_conn.config_set("maxmemory", str(used + 64 * 1024))
+    try:
+        answers = {_upload(client, 256 * 1024).status_code for _ in range(3)}
+        assert answers == {503}
+    finally:
+        redis_conn.config_set("maxmemory", "0")
+
+
+def test_uploads_have_a_quota_per_credential_and_can_be_deleted(app: Flask, client: FlaskClient):
+    app.config["UPLOAD_QUOTA_BYTES"] = 3000
+    first = _upload(client, 2000)
+    assert first.status_code == 201
+    over = _upload(client, 2000)
+    assert over.status_code == 429 and over.get_json()["type"] == "urn:offload:problem:upload-quota"
+    assert int(over.headers["Retry-After"]) > 0
+    upload_id = first.get_json()["id"]
+    assert client.delete(f"/api/uploads/{upload_id}", headers=AUTH).status_code == 204
+    assert client.delete(f"/api/uploads/{upload_id}", headers=AUTH).status_code == 404
+    assert _upload(client, 2000).status_code == 201  # the deleted bytes came back to the quota
 
 
 def test_redis_memory_near_its_limit_answers_503(app: Flask, client: FlaskClient, redis_conn: redis.Redis):

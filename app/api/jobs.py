@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from rq.exceptions import NoSuchJobError
 
 from app import backpressure, idempotency
-from app.api.schemas import EnqueueRequest, ListJobsQuery
+from app.api.schemas import SCHEDULE_HORIZON_SECONDS, EnqueueRequest, ListJobsQuery
 from app.api.tasks import find_task
 from app.auth import credential_scope
 from app.documents import job_document, job_filter
@@ -218,14 +218,22 @@ def _check_schedule(body: EnqueueRequest) -> None:
         raise field_problem(["at"], "cannot be combined with delay", "give either delay or at, not both")
     if body.at is not None and body.at <= datetime.now(UTC):
         raise field_problem(["at"], "must be in the future", "at must be in the future")
+    if body.at is not None and body.at > datetime.now(UTC) + timedelta(seconds=SCHEDULE_HORIZON_SECONDS):
+        raise field_problem(["at"], "must be within a year", "a job may be scheduled at most a year ahead")
 
 
 def _check_parents(parent_ids: list[str]) -> None:
-    redis = get_redis()
+    """Every parent exists: one round trip for all of them."""
+    if not parent_ids:
+        return
+    with get_redis().pipeline(transaction=False) as pipe:
+        for parent in parent_ids:
+            pipe.exists(TaskJob.key_for(parent) if _JOB_ID.fullmatch(parent) else "offload:no-such-key")
+        found = pipe.execute()
     errors = [
         {"loc": ["depends_on", index], "msg": f"no job with id {parent!r}", "type": "value_error"}
-        for index, parent in enumerate(parent_ids)
-        if not _JOB_ID.fullmatch(parent) or not TaskJob.exists(parent, connection=redis)
+        for index, (parent, exists) in enumerate(zip(parent_ids, found, strict=True))
+        if not _JOB_ID.fullmatch(parent) or not exists
     ]
     if errors:
         raise validation_problem("depends_on names unknown jobs", errors)

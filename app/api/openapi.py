@@ -240,8 +240,15 @@ def build_document() -> dict[str, Any]:
                     },
                     "responses": {
                         "201": {"description": "Stored; pass its id to the task", "content": {"application/json": {}}},
-                        **_problems(400, 413, 415, 422),
+                        **_problems(400, 413, 415, 422, 429, 503),
                     },
+                }
+            },
+            "/api/uploads/{upload_id}": {
+                "delete": {
+                    "summary": "Delete one of your uploads before it expires (its bytes return to your quota)",
+                    "parameters": [{"name": "upload_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {"204": {"description": "Deleted"}, **_problems(404)},
                 }
             },
             "/api/queues": {"get": {"summary": "Queue counts", "responses": {"200": _json("QueueList", "Queues")}}},

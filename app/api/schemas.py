@@ -17,6 +17,11 @@ Status = Literal["queued", "scheduled", "deferred", "started", "finished", "fail
 JobId = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
 
 
+# How far ahead a job may be scheduled, and how many jobs one may wait for: one rule each.
+SCHEDULE_HORIZON_SECONDS = 365 * 24 * 3600
+MAX_PARENTS = 20
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -27,9 +32,15 @@ class EnqueueRequest(Strict):
     task: str = Field(min_length=1, max_length=200, description="Registered task name, e.g. demo.sleep")
     args: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments, checked against the schema")
     queue: QueueName | None = Field(default=None, description="Override the task's queue")
-    delay: float | None = Field(default=None, ge=0, le=365 * 24 * 3600, description="Run after this many seconds")
-    at: AwareDatetime | None = Field(default=None, description="Run at this time (ISO 8601 with offset)")
-    depends_on: list[str] | None = Field(default=None, max_length=100, description="Run after these jobs finish")
+    delay: float | None = Field(
+        default=None, ge=0, le=SCHEDULE_HORIZON_SECONDS, description="Run after this many seconds (at most a year)"
+    )
+    at: AwareDatetime | None = Field(
+        default=None, description="Run at this time (ISO 8601 with offset), at most a year ahead"
+    )
+    depends_on: list[str] | None = Field(
+        default=None, max_length=MAX_PARENTS, description=f"Run after these jobs finish (at most {MAX_PARENTS})"
+    )
     timeout: int | None = Field(default=None, ge=1, le=7 * 24 * 3600, description="Override the task's timeout")
 
 

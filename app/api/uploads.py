@@ -9,9 +9,9 @@ from typing import Any
 from flask import Blueprint, current_app, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from app import uploading
 from app.json_body import json_body
 from app.problems import ApiProblem, field_problem, invalid_arguments
-from app.redis_client import get_redis
 from jobs import uploads
 
 bp = Blueprint("uploads", __name__)
@@ -38,7 +38,7 @@ def create_upload() -> tuple[dict[str, Any], int]:
         raise ApiProblem(
             413, "Upload too large", f"uploads hold at most {current_app.config['UPLOAD_MAX_BYTES']} bytes"
         )
-    upload_id = uploads.store(get_redis(), upload)
+    upload_id = uploading.accept(upload)
     return {
         "id": upload_id,
         "filename": upload.filename,
@@ -46,6 +46,13 @@ def create_upload() -> tuple[dict[str, Any], int]:
         "size": len(upload.data),
         "expires_in": uploads.TTL,
     }, 201
+
+
+@bp.delete("/uploads/<upload_id>")
+def delete_upload(upload_id: str) -> tuple[str, int]:
+    """Forget an upload before it expires (its bytes go back to the uploader's quota)."""
+    uploading.forget(upload_id)
+    return "", 204
 
 
 def _from_multipart() -> uploads.Upload:

@@ -10,7 +10,7 @@ from flask import Blueprint, Response, abort, redirect, render_template, request
 from pydantic import ValidationError
 from werkzeug.datastructures import FileStorage
 
-from app import backpressure
+from app import backpressure, uploading
 from app.api.jobs import fetch_job, prepare_call
 from app.api.schemas import ListJobsQuery, QueueName, Status
 from app.documents import job_document, job_filter, progress_of, status_of, task_name
@@ -49,7 +49,11 @@ def task_form(name: str) -> Response | tuple[str, int] | tuple[str, int, dict[st
     fields = fields_of(task.schema())
     if request.method == "GET":
         return _render_form(task, fields, {}, {}, None), 200
-    submission = args_from_form(fields, request.form, request.files, _store_upload)
+    try:
+        submission = args_from_form(fields, request.form, request.files, _store_upload)
+    except ApiProblem as problem:  # the upload was refused: Redis nearly full, the quota used up
+        page = _render_form(task, fields, request.form, {}, problem.detail or problem.title)
+        return page, problem.status, dict(problem.headers or {})
     errors = submission.errors
     if not errors:
         try:
@@ -145,7 +149,7 @@ def _artifact_of(document: dict[str, Any]) -> dict[str, Any] | None:
 
 def _store_upload(sent: FileStorage) -> str:
     upload = uploads.Upload(sent.read(), sent.mimetype or "application/octet-stream", sent.filename or "upload.bin")
-    return uploads.store(get_redis(), upload)
+    return uploading.accept(upload)
 
 
 def _options(form: Any) -> dict[str, Any]:
