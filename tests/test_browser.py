@@ -22,6 +22,7 @@ from PIL import Image
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
 from tests.conftest import AUTH, TOKEN
+from tests.peers import Answer, HttpPeer
 
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = Path(os.environ.get("OFFLOAD_TEST_OUTPUT", "test-output")) / "screenshots"
@@ -246,6 +247,11 @@ def test_markup_planted_through_real_paths_never_runs_on_rq_pages(
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     failed = api("POST", "/api/jobs", json={"task": "demo.fail", "args": {"message": MARKUP}})["id"]
+    # A third party plants it without a token: the page a task fetches redirects to a URL with markup.
+    with HttpPeer() as peer:
+        url = peer.script("/page", Answer(302, b"", {"Location": f"http://elsewhere.example/{MARKUP}"}))
+        fetched = api("POST", "/api/jobs", json={"task": "web.word_count", "args": {"url": url}})["id"]
+        wait_for_status(api, fetched, ("failed",))
     result = api("POST", "/api/jobs", json={"task": "tests.fixtures.touch", "args": {"path": str(tmp_path / MARKUP)}})
     short = Path(tempfile.mkdtemp(prefix="o", dir="/tmp"))  # the call string shows 75 characters of each value
     try:
@@ -259,6 +265,7 @@ def test_markup_planted_through_real_paths_never_runs_on_rq_pages(
         views = {
             "/rq/0/view/jobs/default/failed/8/asc/1": "failed list",
             f"/rq/0/view/job/{failed}": "failed job",
+            f"/rq/0/view/job/{fetched}": "error from a fetched page",
             f"/rq/0/view/job/{result['id']}": "result and meta",
             "/rq/0/view/workers": "running job's arguments",
         }
