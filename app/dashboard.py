@@ -70,29 +70,23 @@ def _refuse_cross_site_changes() -> Response | None:
 RQ_DASHBOARD_BUILT_FOR = "0.9."
 
 
-def _no_such_job(error: NoSuchJobError) -> Response:
-    """rq-dashboard's view of a job that is gone answered 500."""
+# rq-dashboard answered these with a 500: on its pages they get a status and a reason.
+# A job whose data is not JSON (written by someone else, a pickle say) is refused, not read.
+_UNREADABLE = (422, "This job's data cannot be read: it is not JSON, and Offload reads nothing else.")
+_DASHBOARD_ANSWERS: dict[type[Exception], tuple[int, str]] = {
+    DeserializationError: _UNREADABLE,
+    UnicodeDecodeError: _UNREADABLE,
+    json.JSONDecodeError: _UNREADABLE,
+    NoSuchJobError: (404, "No such job: it was deleted, or its result expired."),
+    InvalidJobOperation: (409, "Refused: only a failed job can be requeued."),
+}
+
+
+def _dashboard_answer(error: Exception) -> Response:
     if request.blueprint != "rq_dashboard":
         raise error  # not the dashboard's: the app's own error handling answers
-    return Response("No such job: it was deleted, or its result expired.\n", 404, mimetype="text/plain")
-
-
-def _refused_operation(error: InvalidJobOperation) -> Response:
-    """rq-dashboard's requeue of a job that is not failed answered 500."""
-    if request.blueprint != "rq_dashboard":
-        raise error  # not the dashboard's: the app's own error handling answers
-    return Response(f"Refused: {error or 'only a failed job can be requeued'}.\n", 409, mimetype="text/plain")
-
-
-def _unreadable_job(error: Exception) -> Response:
-    """A job whose data is not JSON (written by someone else, a pickle say) is refused, not read."""
-    if request.blueprint != "rq_dashboard":
-        raise error  # not the dashboard's: the app's own error handling answers
-    return Response(
-        "This job's data cannot be read: it is not JSON, and Offload reads nothing else.\n",
-        422,
-        mimetype="text/plain",
-    )
+    status, text = next(answer for kind, answer in _DASHBOARD_ANSWERS.items() if isinstance(error, kind))
+    return Response(f"{text}\n", status, mimetype="text/plain")
 
 
 def init_app(app: Flask) -> None:
@@ -103,10 +97,8 @@ def init_app(app: Flask) -> None:
         )
     never_unpickle()
     dashboard_templates.install(rq_dashboard.blueprint)
-    for unreadable in (DeserializationError, UnicodeDecodeError, json.JSONDecodeError):
-        app.register_error_handler(unreadable, _unreadable_job)
-    app.register_error_handler(InvalidJobOperation, _refused_operation)
-    app.register_error_handler(NoSuchJobError, _no_such_job)
+    for kind in _DASHBOARD_ANSWERS:
+        app.register_error_handler(kind, _dashboard_answer)
     app.config.setdefault("RQ_DASHBOARD_REDIS_URL", redis_url(app.config["REDIS_URL"]))
     rq_dashboard.web.config.serializer = JSONSerializer
     rq_dashboard.web.Worker = JSONWorker

@@ -79,6 +79,14 @@ def _wants_problem() -> bool:
     return request.path == "/api" or request.path.startswith("/api/")
 
 
+def _unavailable(title: str, detail: str, kind: str, text: str) -> Response | tuple[str, int, dict[str, str]]:
+    """A 503 with Retry-After: problem+json for the API, one line of text for the rest."""
+    problem = ApiProblem(503, title, detail, type=f"urn:offload:problem:{kind}", headers={"Retry-After": "5"})
+    if _wants_problem():
+        return problem_response(problem)
+    return f"Service unavailable: {text}.\n", 503, {"Retry-After": "5"}
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiProblem)
     def handle_problem(problem: ApiProblem) -> Response:
@@ -87,31 +95,15 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(RedisOutOfMemoryError)
     def handle_redis_full(error: RedisOutOfMemoryError) -> Response | tuple[str, int, dict[str, str]]:
         log.warning("redis refused a write at its memory limit while serving %s %s", request.method, request.path)
-        problem = ApiProblem(
-            503,
-            "Job store full",
-            "Redis is at its memory limit and refuses new data; try again when jobs have expired",
-            type="urn:offload:problem:memory",
-            headers={"Retry-After": "5"},
-        )
-        if _wants_problem():
-            return problem_response(problem)
-        return "Service unavailable: Redis is full.\n", 503, {"Retry-After": "5"}
+        detail = "Redis is at its memory limit and refuses new data; try again when jobs have expired"
+        return _unavailable("Job store full", detail, "memory", "Redis is full")
 
     @app.errorhandler(RedisConnectionError)
     @app.errorhandler(RedisTimeoutError)
     def handle_redis_down(error: Exception) -> Response | tuple[str, int, dict[str, str]]:
         log.warning("redis unreachable while serving %s %s: %s", request.method, request.path, error)
-        problem = ApiProblem(
-            503,
-            "Redis unreachable",
-            "the job store is not answering; try again shortly",
-            type="urn:offload:problem:redis-unavailable",
-            headers={"Retry-After": "5"},
-        )
-        if _wants_problem():
-            return problem_response(problem)
-        return "Service unavailable: Redis is not answering.\n", 503, {"Retry-After": "5"}
+        detail = "the job store is not answering; try again shortly"
+        return _unavailable("Redis unreachable", detail, "redis-unavailable", "Redis is not answering")
 
     @app.errorhandler(HTTPException)
     def handle_http(error: HTTPException) -> Response | HTTPException:

@@ -113,16 +113,12 @@ def test_an_unknown_app_env_is_refused_not_run_as_development(redis_url: str, en
         create_app({"REDIS_URL": redis_url, "APP_ENV": environment})
 
 
+PRODUCTION = {"APP_ENV": "production", "SECRET_KEY": "k" * 32, "API_TOKENS": "a-production-token-123"}
+
+
 def test_strong_production_settings_start(redis_url: str):
-    app = create_app(
-        {
-            "REDIS_URL": redis_url,
-            "APP_ENV": "production",
-            "SECRET_KEY": "k" * 32,
-            "API_TOKENS": " a-production-token-123 , ",
-            "ADMIN_PASSWORD": "a-long-password",
-        }
-    )
+    settings = {**PRODUCTION, "API_TOKENS": " a-production-token-123 , ", "ADMIN_PASSWORD": "a-long-password"}
+    app = create_app({"REDIS_URL": redis_url, **settings})
     assert app.test_client().get("/healthz").status_code == 200
 
 
@@ -157,14 +153,7 @@ def test_dashboard_refuses_state_changes_by_get_or_from_other_sites(app: Flask, 
 
 
 def test_production_sends_hsts_and_secure_cookies(redis_url: str):
-    app = create_app(
-        {
-            "REDIS_URL": redis_url,
-            "APP_ENV": "production",
-            "SECRET_KEY": "k" * 32,
-            "API_TOKENS": "a-production-token-123",
-        }
-    )
+    app = create_app({"REDIS_URL": redis_url, **PRODUCTION})
     assert (app.config["SESSION_COOKIE_SECURE"], app.config["SESSION_COOKIE_HTTPONLY"]) == (True, True)
     assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
     response = app.test_client().get("/healthz")

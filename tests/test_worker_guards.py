@@ -58,16 +58,13 @@ def test_a_job_class_that_is_not_offloads_is_refused():
         check_job_class(rq.job.Job)
 
 
+def run(argv: list[str], redis_url: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, cwd=ROOT, env=process_env(redis_url), capture_output=True, text=True, timeout=60)
+
+
 def test_rq_worker_without_offloads_job_class_exits_with_one_line(redis_url: str):
     """It used to pop a job and quit on it, leaving the job in no queue and no registry."""
-    done = subprocess.run(
-        [*worker_argv("--job-class"), "--burst"],
-        cwd=ROOT,
-        env=process_env(redis_url),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run([*worker_argv("--job-class"), "--burst"], redis_url)
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert lines[-1].startswith("offload worker: job class Job is not Offload's"), done.stderr
@@ -76,14 +73,7 @@ def test_rq_worker_without_offloads_job_class_exits_with_one_line(redis_url: str
 
 def test_rq_worker_under_another_rq_release_exits_with_one_line(redis_url: str):
     script = "import sys, rq; rq.VERSION = '3.1.0'; from rq.cli import main; sys.argv = ['rq', *sys.argv[1:]]; main()"
-    done = subprocess.run(
-        [sys.executable, "-c", script, *worker_argv()[1:], "--burst"],
-        cwd=ROOT,
-        env=process_env(redis_url),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run([sys.executable, "-c", script, *worker_argv()[1:], "--burst"], redis_url)
     assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1].startswith("offload worker: built for RQ 3.0.x, found RQ 3.1.0")
 

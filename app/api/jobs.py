@@ -224,16 +224,15 @@ def _check_schedule(body: EnqueueRequest) -> None:
 
 def _check_parents(parent_ids: list[str]) -> None:
     """Every parent exists: one round trip for all of them."""
-    if not parent_ids:
-        return
+    well_formed = [parent for parent in parent_ids if _JOB_ID.fullmatch(parent)]
     with get_redis().pipeline(transaction=False) as pipe:
-        for parent in parent_ids:
-            pipe.exists(TaskJob.key_for(parent) if _JOB_ID.fullmatch(parent) else "offload:no-such-key")
-        found = pipe.execute()
+        for parent in well_formed:
+            pipe.exists(TaskJob.key_for(parent))
+        existing = {parent for parent, found in zip(well_formed, pipe.execute(), strict=True) if found}
     errors = [
         {"loc": ["depends_on", index], "msg": f"no job with id {parent!r}", "type": "value_error"}
-        for index, (parent, exists) in enumerate(zip(parent_ids, found, strict=True))
-        if not _JOB_ID.fullmatch(parent) or not exists
+        for index, parent in enumerate(parent_ids)
+        if parent not in existing
     ]
     if errors:
         raise validation_problem("depends_on names unknown jobs", errors)
