@@ -190,7 +190,7 @@ def doctor_command(as_json: bool) -> None:
         if node_bytes > 1024:
             report["advice"].append(
                 f"stream-node-max-bytes is {node_bytes}: set 512 and each job's event and result streams take"
-                " about a quarter of the memory (README, Redis)"
+                " about a quarter of the memory (docs/operations.md, Redis)"
             )
         body, _status = readyz()
         report["queues"] = body.get("queues", {})

@@ -69,7 +69,7 @@ class EmbeddedRedis:
             "--loglevel", "warning",
             "--logfile", str(self.data_dir / "valkey.log"),
             # Each job has a small event stream; the default 4 KB node is allocated whole for
-            # the first entry, 512 bytes holds a job's usual events (see README, Redis memory).
+            # the first entry, 512 bytes holds a job's usual events (see docs/operations.md, Redis).
             "--stream-node-max-bytes", str(STREAM_NODE_MAX_BYTES),
             *persistence,
             *(["--requirepass", self.password] if self.password else []),

@@ -149,7 +149,7 @@ def test_doctor_advises_small_stream_nodes_without_failing(app: Flask, worker, r
     assert result.exit_code == 0, report["problems"]
     assert report["advice"] == [
         "stream-node-max-bytes is 4096: set 512 and each job's event and result streams take about a quarter"
-        " of the memory (README, Redis)"
+        " of the memory (docs/operations.md, Redis)"
     ]
 
 

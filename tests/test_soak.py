@@ -1,7 +1,7 @@
 """The soak at CI size: jobs submitted over HTTP while workers are SIGKILLed and
 SIGTERMed and Redis restarts; every accepted job finishes (a killed worker's job runs
 again), none is lost or fails, no effect doubles.
-The full run is `scripts/soak.py` (figures in the README)."""
+The full run is `scripts/soak.py` (figures in docs/performance.md)."""
 
 from __future__ import annotations
 

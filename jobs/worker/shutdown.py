@@ -3,7 +3,7 @@
 At SIGTERM the current job gets ``SHUTDOWN_GRACE`` seconds to finish; if it does not, it is
 stopped and goes back to the front of its queue, as Sidekiq does, instead of failing for a
 reason that is not the task's. A second signal hands it back at once. How the grace fits each
-runner (Heroku, honcho, systemd, Kubernetes) is in the README's shutdown table.
+runner (Heroku, honcho, systemd, Kubernetes) is in docs/worker.md's shutdown table.
 """
 
 from __future__ import annotations

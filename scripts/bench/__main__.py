@@ -1,7 +1,7 @@
 """Offload's benchmark suite: ``make bench`` (or ``.venv/bin/python -m scripts.bench``).
 
 Starts its own Valkey, web and workers, measures every row in the same run, and prints one
-table (Markdown, ready for the README). Machines are noisy: rows are repeated (``--repeat``)
+table (Markdown, ready for docs/performance.md). Machines are noisy: rows are repeated (``--repeat``)
 and show the median with the range; compare the ratios, which are measured side by side.
 
     python -m scripts.bench                  # the full run (~10 minutes on 2 cores)
