@@ -104,9 +104,9 @@ class InProcessWorker(ForkingWorker):
 
     def _constants(self) -> str:
         """record_and_take.lua's ARGV[1]: what stays the same for this worker. Key names and
-        formats come from RQ's own objects at start-up, never copied; the two numbers RQ keeps
-        as literals (a result stream's length, an execution's margin) are fenced by
-        tests/test_worker_guards.py."""
+        formats come from RQ's own objects at start-up, never copied; the three numbers RQ keeps
+        as literals (a result stream's length, an execution's margin, the busy beat's margin)
+        are fenced by tests/test_worker_guards.py."""
         return json.dumps(
             {
                 "worker_key": self.key,
