@@ -11,7 +11,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import auth, config, dashboard, metrics, rate_limits, redis_client, request_ids
+from app import auth, dashboard, flask_settings, metrics, rate_limits, redis_client, request_ids
 from app.api import api, events
 from app.cli import register_commands
 from app.health import bp as health_bp
@@ -23,13 +23,9 @@ from jobs.registry import registry
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the app: defaults, then the environment, then ``test_config``."""
+    """Build the app from the settings: ``test_config`` first, then the environment, then the defaults."""
     app = Flask(__name__)
-    app.config.from_mapping(config.DEFAULTS)
-    app.config.from_mapping(config.from_environment())
-    if test_config is not None:
-        app.config.from_mapping(test_config)
-    config.check(app.config)
+    flask_settings.configure(app, test_config)
     trust_proxies(app)
     configure_sessions(app)
     app.json.sort_keys = False
@@ -74,7 +70,7 @@ def trust_proxies(app: Flask) -> None:
 def configure_sessions(app: Flask) -> None:
     """Signed, HttpOnly, SameSite session cookies for the pages (Secure in production)."""
     if not app.config["SECRET_KEY"]:
-        # Only outside production (config.check refuses it there): logins last until a restart.
+        # Only outside production (Settings.check_web refuses it there): logins last until a restart.
         app.config["SECRET_KEY"] = secrets.token_hex(32)
         logging.getLogger(__name__).warning("SECRET_KEY is not set: using a random one for this process")
     app.config.update(

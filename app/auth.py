@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, current_app, g, redirect, request, session, url_for
 from flask_wtf.csrf import CSRFProtect
 
-from app.config import api_tokens
+from app.flask_settings import api_tokens
 from app.problems import ApiProblem
 from app.redis_client import get_redis
 
@@ -45,12 +45,12 @@ def _matches_any(candidate: str, secrets: list[str]) -> bool:
 
 
 def token_is_valid(candidate: str | None) -> bool:
-    return bool(candidate) and _matches_any(candidate, api_tokens(current_app.config))
+    return bool(candidate) and _matches_any(candidate, api_tokens())
 
 
 def _login_secrets() -> list[str]:
     admin = current_app.config.get("ADMIN_PASSWORD") or ""
-    return [*api_tokens(current_app.config), *([admin] if admin else [])]
+    return [*api_tokens(), *([admin] if admin else [])]
 
 
 def _fingerprint(secret: str) -> str:

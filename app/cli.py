@@ -19,8 +19,8 @@ from redis.exceptions import RedisError
 from rq.exceptions import NoSuchJobError
 
 from app.api.tasks import task_info
-from app.config import api_tokens
 from app.documents import job_document, job_filter
+from app.flask_settings import api_tokens
 from app.health import readyz
 from app.redis_client import get_redis
 from jobs import enqueue as queueing
@@ -28,6 +28,8 @@ from jobs import index as job_index
 from jobs import lifecycle
 from jobs.job import TaskJob
 from jobs.registry import UnknownTaskError, registry
+from jobs.settings import get_settings
+from jobs.vocabulary import STATUSES
 
 jobs_cli = AppGroup("jobs", help="Enqueue, inspect, cancel and retry jobs.")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
@@ -78,7 +80,7 @@ def _details(document: dict[str, Any]) -> str:
 @jobs_cli.command("enqueue")
 @click.argument("task")
 @click.argument("assignments", nargs=-1)
-@click.option("--queue", type=click.Choice(["high", "default", "low"]), help="Override the task's queue.")
+@click.option("--queue", type=click.Choice(get_settings().QUEUES), help="Override the task's queue.")
 @click.option("--delay", type=click.FloatRange(min=0), help="Run after this many seconds.")
 @json_option
 def enqueue_command(
@@ -109,10 +111,10 @@ def show_command(job_id: str, as_json: bool) -> None:
 @jobs_cli.command("list")
 @click.option(
     "--status",
-    type=click.Choice(["queued", "scheduled", "deferred", "started", "finished", "failed", "stopped", "canceled"]),
+    type=click.Choice(STATUSES),
 )
 @click.option("--task", "task_filter", help="Only jobs of this task.")
-@click.option("--queue", type=click.Choice(["high", "default", "low"]))
+@click.option("--queue", type=click.Choice(get_settings().QUEUES))
 @click.option("--limit", type=click.IntRange(1, 200), default=20, show_default=True)
 @json_option
 def list_command(status: str | None, task_filter: str | None, queue: str | None, limit: int, as_json: bool) -> None:
@@ -168,7 +170,7 @@ def doctor_command(as_json: bool) -> None:
         "config": {
             "APP_ENV": config["APP_ENV"],
             "REDIS_URL": _redact_url(config["REDIS_URL"]),
-            "API_TOKENS": f"{len(api_tokens(config))} configured",
+            "API_TOKENS": f"{len(api_tokens())} configured",
             "SECRET_KEY": "set" if config.get("SECRET_KEY") else "missing",
             "tasks": len(registry.all()),
         },
@@ -200,7 +202,7 @@ def doctor_command(as_json: bool) -> None:
         report["problems"].append(f"Redis unreachable: {error}")
     if not config.get("SECRET_KEY"):
         report["problems"].append("SECRET_KEY is not set")
-    if not api_tokens(config):
+    if not api_tokens():
         report["problems"].append("API_TOKENS is empty: nobody can use the API")
     if as_json:
         click.echo(json.dumps(report, indent=2))

@@ -30,7 +30,6 @@ from rq_dashboard.version import VERSION as RQ_DASHBOARD_VERSION
 
 from app import dashboard_templates
 from app.auth import DASHBOARD_PREFIX
-from app.config import ConfigError
 from jobs.connection import redis_url
 from jobs.job import TaskJob, never_unpickle
 
@@ -91,7 +90,7 @@ def _dashboard_answer(error: Exception) -> Response:
 
 def init_app(app: Flask) -> None:
     if not RQ_DASHBOARD_VERSION.startswith(RQ_DASHBOARD_BUILT_FOR):
-        raise ConfigError(
+        raise RuntimeError(
             f"built for rq-dashboard {RQ_DASHBOARD_BUILT_FOR}x, found {RQ_DASHBOARD_VERSION}: "
             "check app/dashboard.py and app/dashboard_templates.py against it"
         )

@@ -13,8 +13,8 @@ from rq.results import Result
 
 from jobs.job import TaskJob
 from jobs.registry import UnknownTaskError
+from jobs.vocabulary import RAN
 
-_RAN = frozenset({"started", "finished", "failed", "stopped"})
 # RQ states that the contract folds into "queued": all mean "waiting to be picked up".
 _AS_QUEUED = {JobStatus.CREATED.value, JobStatus.RATE_LIMITED.value, JobStatus.READY_TO_ENQUEUE.value}
 _EXCEPTION_LINE = re.compile(r"^(?P<type>[A-Za-z_][\w.]*)(?::\s?(?P<message>.*))?$")
@@ -91,7 +91,7 @@ def attempts_of(job: TaskJob, status: str) -> int:
     dead worker (recoveries), and the current run."""
     automatic = max(0, job.meta.get("max_retries", 0) - (job.retries_left or 0))
     again = job.meta.get("manual_retries", 0) + job.meta.get("recoveries", 0)
-    return automatic + again + (1 if status in _RAN else 0)
+    return automatic + again + (1 if status in RAN else 0)
 
 
 def job_filter(

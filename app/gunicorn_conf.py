@@ -1,21 +1,31 @@
-"""gunicorn settings for the Procfile's web process, from the platform's environment."""
+"""gunicorn settings for the Procfile's web process, from Offload's settings model."""
 
-import os
+import sys
+from pathlib import Path
 
-bind = f"{os.environ.get('WEB_HOST', '0.0.0.0')}:{os.environ.get('PORT', '5000')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from jobs.settings import SettingsError, get_settings  # noqa: E402
+
+try:
+    _settings = get_settings()
+except SettingsError as error:
+    raise SystemExit(str(error)) from None
+
+bind = f"{_settings.WEB_HOST}:{_settings.PORT}"
+workers = _settings.WEB_CONCURRENCY
 # Event streams (SSE) hold a connection each for as long as a job runs: gevent keeps
 # them cheap (a greenlet each) so the API stays responsive with many open.
 worker_class = "gevent"
-worker_connections = int(os.environ.get("WEB_CONNECTIONS", "1000"))
+worker_connections = _settings.WEB_CONNECTIONS
 # Heroku allows 30 s between SIGTERM and SIGKILL.
 graceful_timeout = 25
 timeout = 30
 accesslog = "-"
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+forwarded_allow_ips = _settings.FORWARDED_ALLOW_IPS
 control_socket_disable = True  # several web processes may share a machine
 
-if os.environ.get("LOG_FORMAT", "text").lower() == "json":
+if _settings.LOG_FORMAT == "json":
     # gunicorn's own and access lines as JSON too, like the app, the worker and cron.
     logconfig_dict = {
         "version": 1,

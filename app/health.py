@@ -15,7 +15,7 @@ from rq.suspension import is_suspended
 from app.auth import public
 from app.redis_client import get_redis
 from jobs.enqueue import queue_for
-from jobs.registry import QUEUES
+from jobs.settings import get_settings
 from jobs.worker.liveness import heartbeat_age, is_alive
 
 bp = Blueprint("health", __name__)
@@ -63,14 +63,14 @@ def _work_and_workers(redis: Redis, problems: list[str]) -> dict[str, Any]:
         problems.append("RQ is suspended (rq suspend): no job starts until `rq resume`")
     listening = {name for worker in workers for name in worker.queue_names()}
     with redis.pipeline(transaction=False) as pipe:
-        for name in QUEUES:
+        for name in get_settings().QUEUES:
             queue = queue_for(redis, name)
             pipe.llen(queue.key)
             pipe.zcard(queue.scheduled_job_registry.key)
             pipe.exists(SCHEDULER_LOCKING_KEY_TEMPLATE % name)
         answers = iter(pipe.execute())
     queues = {}
-    for name in QUEUES:
+    for name in get_settings().QUEUES:
         queued, scheduled, scheduler = next(answers), next(answers), bool(next(answers))
         queues[name] = {"queued": queued, "scheduled": scheduled, "workers": name in listening, "scheduler": scheduler}
         if queued and name not in listening:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from jobs.settings import get_settings
 
 
 def redis_url(url: str, verify_tls: bool | None = None) -> str:
@@ -14,7 +15,7 @@ def redis_url(url: str, verify_tls: bool | None = None) -> str:
     verifies, as it should.
     """
     if verify_tls is None:
-        verify_tls = os.environ.get("REDIS_TLS_VERIFY", "true").strip().lower() not in ("0", "false", "no", "off")
+        verify_tls = get_settings().REDIS_TLS_VERIFY
     parts = urlsplit(url)
     if parts.scheme != "rediss" or verify_tls:
         return url

@@ -2,7 +2,7 @@
 
 Stock ``rq cron`` exits on the first connection error; a platform would restart it,
 a local honcho run would stop everything. This one waits for Redis and carries on.
-``jobs.settings`` (which ``rq cron --config jobs.settings`` imports first) installs it
+``jobs.worker.rq_cli_config`` (which ``rq cron --config jobs.worker.rq_cli_config`` imports first) installs it
 as the class the CLI instantiates.
 """
 

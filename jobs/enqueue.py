@@ -25,9 +25,9 @@ from rq.serializers import JSONSerializer
 from jobs import events, logging_config, metrics
 from jobs import index as job_index
 from jobs.job import TaskJob
-from jobs.registry import QUEUES, Task, registry, task_of
-
-ACTIVE = frozenset({"queued", "scheduled", "deferred", "started", "created"})
+from jobs.registry import Task, registry, task_of
+from jobs.settings import get_settings
+from jobs.vocabulary import ACTIVE, REGISTRY_STATES
 
 
 def queue_for(connection: Redis, name: str) -> Queue:
@@ -45,12 +45,9 @@ def queue_for(connection: Redis, name: str) -> Queue:
 _queues: dict[tuple[int, str], Queue] = {}
 
 
-REGISTRY_STATES = ("started", "scheduled", "deferred", "finished", "failed", "canceled")
-
-
 def queue_counts(connection: Redis) -> dict[str, dict[str, int]]:
     """Jobs per queue: waiting (``queued``) and in each of RQ's registries, in one round trip."""
-    queues = [queue_for(connection, name) for name in QUEUES]
+    queues = [queue_for(connection, name) for name in get_settings().QUEUES]
     with connection.pipeline(transaction=False) as pipe:
         for queue in queues:
             pipe.llen(queue.key)

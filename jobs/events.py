@@ -19,7 +19,6 @@ EVENTS_MAXLEN = 5000
 LOG_MAX_LINES = 2000
 LOG_MAX_LINE_BYTES = 4096
 DEFAULT_TTL = 7 * 24 * 3600
-TERMINAL = frozenset({"finished", "failed", "stopped", "canceled"})
 
 
 def events_key(job_id: str) -> str:

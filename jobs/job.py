@@ -44,7 +44,7 @@ if sys.version_info < (3, 12):
 def never_unpickle() -> None:
     """Make RQ's default serializer JSON in this process, so that no code path that forgets to
     name a serializer (rq-dashboard's job views, say) can unpickle what a stranger wrote. The
-    web (app.dashboard), the worker and cron (jobs.settings) call it at start-up."""
+    web (app.dashboard), the worker and cron (jobs.worker.rq_cli_config) call it at start-up."""
     rq.serializers.DefaultSerializer = rq.serializers.JSONSerializer  # type: ignore[misc]
     rq.serializers.PickleSerializer = rq.serializers.JSONSerializer  # type: ignore[misc]
 

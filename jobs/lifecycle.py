@@ -12,9 +12,7 @@ from rq.serializers import JSONSerializer
 from jobs import events
 from jobs import index as job_index
 from jobs.job import TaskJob
-
-WAITING = frozenset({"queued", "scheduled", "deferred", "created"})
-RETRYABLE = frozenset({"failed", "stopped", "canceled"})
+from jobs.vocabulary import RETRYABLE, TERMINAL, WAITING
 
 
 class JobStateError(Exception):
@@ -85,7 +83,7 @@ def retry(connection: Redis, job: TaskJob) -> None:
 def forget(connection: Redis, job: TaskJob) -> None:
     """Delete an ended job with its result, logs, events, artifact and index entry."""
     current = status(job)
-    if current not in events.TERMINAL:
+    if current not in TERMINAL:
         raise JobStateError(f"only ended jobs can be deleted; this one is {current} (cancel it first)")
     with connection.pipeline() as pipe:
         job.delete(pipeline=pipe)

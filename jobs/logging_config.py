@@ -8,12 +8,13 @@ while the job runs, so one id finds a request's lines in the web and worker logs
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from contextvars import ContextVar
 
 from pythonjsonlogger.json import JsonFormatter
 from rq import get_current_job
+
+from jobs.settings import get_settings
 
 request_id: ContextVar[str | None] = ContextVar("offload_request_id", default=None)
 
@@ -32,7 +33,7 @@ class ContextFilter(logging.Filter):
 
 
 def formatter(fmt: str | None = None) -> logging.Formatter:
-    if (fmt or os.environ.get("LOG_FORMAT", "text")).lower() == "json":
+    if (fmt or get_settings().LOG_FORMAT).lower() == "json":
         return JsonFormatter(
             JSON_FIELDS,
             rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},

@@ -11,13 +11,12 @@ are followed only within the same host, each hop checked again.
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
 from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from jobs.environment import app_env
+from jobs.settings import get_settings
 
 MAX_REDIRECTS = 3
 
@@ -27,10 +26,7 @@ class BlockedDestinationError(ValueError):
 
 
 def private_allowed() -> bool:
-    setting = os.environ.get("OUTBOUND_ALLOW_PRIVATE", "").strip().lower()
-    if setting:
-        return setting in ("1", "true", "yes", "on")
-    return app_env() != "production"
+    return get_settings().private_destinations_allowed
 
 
 def check_url(url: str) -> None:

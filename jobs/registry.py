@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import os
 import pkgutil
 import random
 import threading
@@ -23,13 +22,10 @@ from typing import Any
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, create_model
 
-from jobs.environment import demo_tasks_enabled
-
-QUEUES: tuple[str, ...] = ("high", "default", "low")
-"""Queue names in priority order: workers listen to them in this order."""
+from jobs.settings import get_settings
 
 TASK_PACKAGE = "jobs.tasks"
-# Sleep, burn CPU, fail, the soak's effect: loaded only where asked for (jobs.environment).
+# Sleep, burn CPU, fail, the soak's effect: loaded only where asked for (OFFLOAD_DEMO_TASKS in jobs.settings).
 DEMO_MODULE = "jobs.tasks.demo"
 EXTRA_MODULES_ENV = "OFFLOAD_TASK_MODULES"
 
@@ -205,14 +201,14 @@ class Registry:
 
 def _task_modules(extra_modules: Iterable[str] | None) -> list[str]:
     package = importlib.import_module(TASK_PACKAGE)
-    demo = demo_tasks_enabled()
+    demo = get_settings().demo_tasks
     names = [
         info.name
         for info in pkgutil.walk_packages(package.__path__, prefix=f"{TASK_PACKAGE}.")
         if not info.name.rsplit(".", 1)[-1].startswith("_") and (demo or info.name != DEMO_MODULE)
     ]
     if extra_modules is None:
-        extra_modules = os.environ.get(EXTRA_MODULES_ENV, "").split(",")
+        extra_modules = get_settings().OFFLOAD_TASK_MODULES
     names.extend(name.strip() for name in extra_modules if name.strip())
     return names
 
@@ -220,11 +216,26 @@ def _task_modules(extra_modules: Iterable[str] | None) -> list[str]:
 registry = Registry()
 
 
+def default_queue(queues: tuple[str, ...]) -> str:
+    """Where a task that names no queue goes: ``default``, or the first queue if none is so named."""
+    return "default" if "default" in queues else queues[0]
+
+
+def highest_queue() -> str:
+    """The app's first queue (``high`` by default): for a built-in task that must not wait."""
+    return get_settings().QUEUES[0]
+
+
+def lowest_queue() -> str:
+    """The app's last queue (``low`` by default): for a built-in task that may wait."""
+    return get_settings().QUEUES[-1]
+
+
 def task(
     func: Callable[..., Any] | None = None,
     *,
     name: str | None = None,
-    queue: str = "default",
+    queue: str | None = None,
     timeout: int = 180,
     retry: RetryPolicy | int = 0,
     result_ttl: int = 24 * 3600,
@@ -245,8 +256,12 @@ def task(
     """
 
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
-        if queue not in QUEUES:
-            raise TaskDefinitionError(f"{fn.__qualname__}: queue must be one of {QUEUES}, not {queue!r}")
+        queues = get_settings().QUEUES
+        task_queue = queue if queue is not None else default_queue(queues)
+        if task_queue not in queues:
+            raise TaskDefinitionError(
+                f"{fn.__qualname__}: queue must be one of the app's QUEUES {list(queues)}, not {queue!r}"
+            )
         if timeout <= 0:
             raise TaskDefinitionError(f"{fn.__qualname__}: timeout must be positive")
         policy = RetryPolicy(max_retries=retry) if isinstance(retry, int) else retry
@@ -266,7 +281,7 @@ def task(
         task_ = Task(
             name=task_name,
             func=fn,
-            queue=queue,
+            queue=task_queue,
             timeout=timeout,
             retry=policy,
             result_ttl=result_ttl,
@@ -325,7 +340,6 @@ def _args_model(fn: Callable[..., Any]) -> type[BaseModel]:
 
 
 __all__ = [
-    "QUEUES",
     "RetryPolicy",
     "Task",
     "TaskDefinitionError",

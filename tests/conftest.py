@@ -20,6 +20,7 @@ from flask.testing import FlaskClient
 os.environ["OFFLOAD_TASK_MODULES"] = "tests.fixtures"
 
 from app import create_app  # noqa: E402
+from jobs import settings  # noqa: E402
 from scripts.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
 from scripts.procfile import procfile_command  # noqa: E402
 
@@ -27,6 +28,14 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 TOKEN = "test-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture(autouse=True)
+def fresh_settings() -> Iterator[None]:
+    """Each test reads the environment afresh, as a new process would (monkeypatch.setenv)."""
+    settings.reload()
+    yield
+    settings.get_settings.cache_clear()
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 15.0, interval: float = 0.02, message: str = "") -> Any:

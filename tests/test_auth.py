@@ -15,7 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
-from app.config import ConfigError
+from jobs.settings import SettingsError
 from tests.conftest import AUTH, TOKEN
 
 PUBLIC = {"/healthz", "/readyz", "/login", "/logout", "/static/x"}
@@ -102,14 +102,16 @@ def test_no_tokens_configured_means_nobody_gets_in(redis_url: str):
     ],
 )
 def test_production_refuses_to_start_without_secrets(redis_url: str, settings: dict, message: str):
-    with pytest.raises(ConfigError, match=message) as caught:
+    with pytest.raises(SettingsError, match=message) as caught:
         create_app({"REDIS_URL": redis_url, "APP_ENV": "production", "API_TOKENS": "", **settings})
     assert "\n" not in str(caught.value)
 
 
 @pytest.mark.parametrize("environment", ["Production", "prod", "staging", ""])
 def test_an_unknown_app_env_is_refused_not_run_as_development(redis_url: str, environment: str):
-    with pytest.raises(ConfigError, match=f"APP_ENV must be one of development, production, not {environment!r}"):
+    with pytest.raises(
+        SettingsError, match=f"^APP_ENV={environment!r}: Input should be 'development' or 'production'$"
+    ):
         create_app({"REDIS_URL": redis_url, "APP_ENV": environment})
 
 
@@ -123,7 +125,7 @@ def test_strong_production_settings_start(redis_url: str):
 
 
 def test_no_redis_url_is_a_clear_start_up_error():
-    with pytest.raises(ConfigError, match="REDIS_URL is not set"):
+    with pytest.raises(SettingsError, match="REDIS_URL is not set"):
         create_app({"REDIS_URL": None})
 
 
@@ -192,11 +194,11 @@ def test_demo_tasks_load_only_where_asked_for(env: dict[str, str], demo: bool):
 def test_the_worker_refuses_an_unknown_app_env_in_one_line(redis_url: str):
     environ = {**os.environ, "REDIS_URL": redis_url, "APP_ENV": "prod"}
     done = subprocess.run(
-        [str(Path(sys.executable).parent / "rq"), "worker", "--config", "jobs.settings", "--burst"],
+        [str(Path(sys.executable).parent / "rq"), "worker", "--config", "jobs.worker.rq_cli_config", "--burst"],
         env=environ,
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert done.returncode == 1
-    assert done.stderr.strip().splitlines()[-1] == "APP_ENV must be one of development, production, not 'prod'"
+    assert done.stderr.strip().splitlines()[-1] == "APP_ENV='prod': Input should be 'development' or 'production'"

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import base64
+import re
 
 import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app.config import ConfigError, from_environment
+from jobs.settings import SettingsError, load
 from tests.conftest import AUTH
 
 JOB = {"task": "tests.fixtures.add", "args": {"a": 1, "b": 2}}
@@ -114,11 +115,25 @@ def test_redis_memory_near_its_limit_answers_503(app: Flask, client: FlaskClient
         redis_conn.config_set("maxmemory", "0")
 
 
-def test_numeric_settings_from_the_environment_are_typed_and_checked():
-    found = from_environment({"SSE_MAX_STREAMS": "5", "REDIS_MEMORY_MAX_RATIO": "0.5", "API_TOKENS": "a,b"})
-    assert found == {"SSE_MAX_STREAMS": 5, "REDIS_MEMORY_MAX_RATIO": 0.5, "API_TOKENS": "a,b"}
-    with pytest.raises(ConfigError, match="QUEUE_MAX_LENGTH='lots' is not a valid int"):
-        from_environment({"QUEUE_MAX_LENGTH": "lots"})
+def test_settings_from_the_environment_are_typed_and_checked(monkeypatch: pytest.MonkeyPatch):
+    for name, value in {"SSE_MAX_STREAMS": "5", "REDIS_MEMORY_MAX_RATIO": "0.5", "API_TOKENS": "a, b"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("QUEUES", "urgent, default")
+    monkeypatch.setenv("DASHBOARD_ACTIONS", "on")
+    found = load()
+    assert (found.SSE_MAX_STREAMS, found.REDIS_MEMORY_MAX_RATIO, found.api_tokens) == (5, 0.5, ["a", "b"])
+    assert (found.QUEUES, found.DASHBOARD_ACTIONS) == (("urgent", "default"), True)
+    for name, value, message in [
+        ("QUEUE_MAX_LENGTH", "lots", "QUEUE_MAX_LENGTH='lots': Input should be a valid integer"),
+        ("OFFLOAD_SHUTDOWN_GRACE", "-1", "OFFLOAD_SHUTDOWN_GRACE='-1': Input should be greater than or equal to 0"),
+        ("DASHBOARD_ACTIONS", "maybe", "DASHBOARD_ACTIONS='maybe': Input should be a valid boolean"),
+        ("QUEUES", "high,high", "QUEUES='high,high': a queue is named twice"),
+        ("QUEUES", "a b", "QUEUES='a b': queue names are 1 to 64 letters"),
+    ]:
+        with monkeypatch.context() as patch:
+            patch.setenv(name, value)
+            with pytest.raises(SettingsError, match=f"^{re.escape(message)}"):
+                load()
 
 
 def test_submissions_are_rate_limited_per_token(redis_url: str):

@@ -26,6 +26,7 @@ from PIL import Image
 from pydantic import SecretStr, ValidationError
 from rq.serializers import JSONSerializer
 
+from jobs import settings
 from jobs.job import TaskJob
 from jobs.outbound import BlockedDestinationError
 from jobs.registry import registry
@@ -45,6 +46,7 @@ def peer() -> Iterator[HttpPeer]:
 @pytest.fixture
 def deny_private(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OUTBOUND_ALLOW_PRIVATE", "false")
+    settings.reload()
 
 
 # Webhooks
@@ -156,6 +158,7 @@ def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Mailbox]:
     controller.start()
     monkeypatch.setenv("SMTP_URL", f"smtp://127.0.0.1:{controller.port}")
     monkeypatch.setenv("MAIL_FROM", "Offload Tests <tests@offload.test>")
+    settings.reload()
     yield mailbox
     controller.stop()
 
@@ -191,15 +194,18 @@ def test_mail_gives_up_on_a_permanent_refusal(smtp: Mailbox):
 
 def test_mail_without_a_server_retries_then_fails(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("SMTP_URL", f"smtp://127.0.0.1:{free_port()}")
+    settings.reload()
     with pytest.raises(ConnectionRefusedError):
         mail.send(["a@example.com"], "Hi", "body", max_attempts=2, backoff=0)
 
 
 def test_mail_configuration_errors_are_clear(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("SMTP_URL", raising=False)
+    settings.reload()
     with pytest.raises(mail.MailConfigError, match="SMTP_URL is not set"):
         mail.send(["a@example.com"], "Hi", "body")
     monkeypatch.setenv("SMTP_URL", "http://mail.example.com")
+    settings.reload()
     with pytest.raises(mail.MailConfigError, match="must look like smtp://"):
         mail.send(["a@example.com"], "Hi", "body")
 
@@ -423,7 +429,7 @@ print(json.dumps({"tasks": tasks, "openapi": "greetings.hello" in openapi, "cli"
     found = json.loads(subprocess.run([sys.executable, "-c", probe], cwd=tree, env=env, capture_output=True,
                                       text=True, check=True).stdout)  # fmt: skip
     assert "greetings.hello" in found["tasks"] and found["openapi"] and found["cli"]
-    worker = [str(BIN / "rq"), "worker", "--config", "jobs.settings",
+    worker = [str(BIN / "rq"), "worker", "--config", "jobs.worker.rq_cli_config",
               "--worker-class", "jobs.worker.forking.ForkingWorker", "--job-class", "jobs.job.TaskJob",
               "--serializer", "json", "--burst"]  # fmt: skip
     subprocess.run(worker, cwd=tree, env=env, capture_output=True, check=True, timeout=60)

@@ -122,7 +122,9 @@ def test_a_job_that_is_gone_is_a_404_on_the_dashboard_not_a_500(client: FlaskCli
 
 
 def test_worker_and_cron_processes_never_resolve_rqs_pickle_serializer(redis_url: str):
-    probe = "import jobs.settings; from rq.serializers import resolve_serializer as r; print(r(None).__name__)"
+    probe = (
+        "import jobs.worker.rq_cli_config; from rq.serializers import resolve_serializer as r; print(r(None).__name__)"
+    )
     done = subprocess.run(
         [sys.executable, "-c", probe], env={**os.environ, "REDIS_URL": redis_url}, capture_output=True, text=True
     )

@@ -13,12 +13,13 @@ from flask.testing import FlaskClient
 from rq.serializers import JSONSerializer
 
 from jobs.job import TaskJob
+from jobs.vocabulary import DEFAULT_QUEUES
 from tests.conftest import AUTH, process_env, wait_for
 from tests.test_lifecycle import hold_job, wait_status
 from tests.test_worker import enqueue
 
 RQ = str(Path(sys.executable).parent / "rq")
-QUEUES = ("high", "default", "low")
+QUEUES = DEFAULT_QUEUES
 
 
 def _records(connection: redis.Redis, job_id: str) -> dict[str, object]:
@@ -42,7 +43,7 @@ def _records(connection: redis.Redis, job_id: str) -> dict[str, object]:
 
 
 def _run_burst(redis_url: str, worker_class: str) -> None:
-    argv = [RQ, "worker", "--config", "jobs.settings", "--worker-class", worker_class, "--job-class",
+    argv = [RQ, "worker", "--config", "jobs.worker.rq_cli_config", "--worker-class", worker_class, "--job-class",
             "jobs.job.TaskJob", "--serializer", "json", "--burst"]  # fmt: skip
     subprocess.run(argv, env=process_env(redis_url), capture_output=True, check=True, timeout=60)
 
@@ -134,13 +135,13 @@ def test_spare_workers_leave_the_first_cpu_free(start_worker):
     assert sorted(os.sched_getaffinity(spare.pid)) == (mine[1:] if len(mine) > 1 else mine)
 
 
-NICE_VALUES = "'idle' or a whole number from 0 to 19"
+NICE_VALUES = "must be 0 to 19, or idle"
 
 
 @pytest.mark.parametrize(
     "name, value, allowed",
     [
-        ("OFFLOAD_WORKER_CPUS", "half", "'all' or 'spare'"),
+        ("OFFLOAD_WORKER_CPUS", "half", "Input should be 'all' or 'spare'"),
         ("OFFLOAD_WORKER_NICE", "low", NICE_VALUES),
         ("OFFLOAD_WORKER_NICE", "-5", NICE_VALUES),
     ],
@@ -150,7 +151,7 @@ def test_a_wrong_priority_or_cpu_setting_stops_the_worker_before_it_registers(
 ):
     wrong = start_worker("--burst", env={name: value})
     assert wrong.wait(30) != 0
-    assert f"{name} must be {allowed}, not {value!r}" in (tmp_path / "worker-0.log").read_text()
+    assert f"{name}={value!r}: {allowed}" in (tmp_path / "worker-0.log").read_text()
     assert redis_conn.scard("rq:workers") == 0
 
 

@@ -115,7 +115,7 @@ def test_request_id_travels_from_http_into_the_job_and_the_worker_logs(
 def test_rq_info_reads_offloads_queues_and_workers(redis_url: str, worker, client: FlaskClient):
     wait_until_ended(client, enqueue(client, "tests.fixtures.describe", name="x"))
     result = subprocess.run(
-        [str(BIN / "rq"), "info", "--config", "jobs.settings", "--serializer", "json", "--raw"],
+        [str(BIN / "rq"), "info", "--config", "jobs.worker.rq_cli_config", "--serializer", "json", "--raw"],
         cwd=ROOT, env=process_env(redis_url), capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

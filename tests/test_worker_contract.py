@@ -131,7 +131,7 @@ def snapshot(connection: redis.Redis, job_ids: list[str]) -> dict[str, Any]:
 
 
 def run_worker(redis_url: str, worker_class: str, *extra: str) -> subprocess.Popen[bytes]:
-    argv = [RQ, "worker", "--config", "jobs.settings", "--worker-class", worker_class, "--job-class",
+    argv = [RQ, "worker", "--config", "jobs.worker.rq_cli_config", "--worker-class", worker_class, "--job-class",
             "jobs.job.TaskJob", "--serializer", "json", "--worker-ttl", "30", "--job-monitoring-interval", "5",
             *extra]  # fmt: skip
     return subprocess.Popen(

@@ -21,8 +21,8 @@ from rq.rate_limit import RateLimit
 from rq.serializers import JSONSerializer
 from rq.suspension import resume, suspend
 
+from jobs import settings
 from jobs.job import TaskJob
-from jobs.worker import liveness
 from tests.conftest import AUTH, ROOT, process_env, wait_for
 from tests.test_lifecycle import hold_job, wait_status
 from tests.test_worker import enqueue
@@ -93,7 +93,7 @@ import redis, sys
 from rq.command import handle_stop_job_command
 from rq.executions import Execution
 from rq.serializers import JSONSerializer
-import jobs.settings
+import jobs.worker.rq_cli_config
 from jobs.worker.inprocess import InProcessWorker
 from jobs.job import TaskJob
 connection = redis.Redis.from_url(sys.argv[1])
@@ -185,7 +185,8 @@ def test_a_worker_whose_registration_expired_registers_again(
 
 
 def test_readyz_judges_workers_by_heartbeat_age(client: FlaskClient, start_worker, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(liveness, "HEARTBEAT_MAX_AGE", 4.0)
+    monkeypatch.setenv("OFFLOAD_WORKER_HEARTBEAT_MAX_AGE", "4")
+    settings.reload()
     worker = start_worker("--worker-ttl", "17", env=QUICK_ENV)  # idle heartbeats every 2 s
     wait_for(lambda: client.get("/readyz").status_code == 200, message="ready")
     os.kill(worker.pid, signal.SIGSTOP)

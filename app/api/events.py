@@ -25,6 +25,7 @@ from app.problems import ApiProblem, field_problem
 from app.redis_client import get_redis
 from jobs import events
 from jobs.lifecycle import fetch
+from jobs.vocabulary import TERMINAL
 
 bp = Blueprint("events", __name__)
 _STREAM_ID = re.compile(r"^\d{1,20}(-\d{1,20})?$")
@@ -90,7 +91,7 @@ def _stream(redis: Redis, job_id: str, after: str, max_seconds: float) -> Iterat
             after = event_id
             yield _frame(data, kind, event_id)
             last_sent = time.monotonic()
-            if kind == "status" and data.get("status") in events.TERMINAL:
+            if kind == "status" and data.get("status") in TERMINAL:
                 yield _frame({"job": _document(redis, job_id)}, "end")
                 return
         if batch:
@@ -111,7 +112,7 @@ def _ended_status(redis: Redis, job_id: str) -> str | None:
     if raw is None:
         return "expired"
     status = raw.decode()
-    return status if status in events.TERMINAL else None
+    return status if status in TERMINAL else None
 
 
 def _document(redis: Redis, job_id: str) -> dict[str, Any] | None:

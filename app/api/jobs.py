@@ -25,9 +25,10 @@ from jobs import artifacts, events, lifecycle
 from jobs import enqueue as queueing
 from jobs import index as job_index
 from jobs.job import TaskJob
+from jobs.settings import get_settings
+from jobs.vocabulary import JOB_ID
 
 bp = Blueprint("jobs", __name__)
-_JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 @bp.post("/jobs")
@@ -107,6 +108,7 @@ def list_jobs() -> dict[str, Any]:
     except ValidationError as error:
         raise invalid_arguments(error, prefix=("query",)) from None
 
+    check_queue(query.queue, ("query", "queue"))
     matches = job_filter(query.status, query.task, query.queue)
     jobs, next_cursor = job_index.page(get_redis(), matches, query.limit, query.cursor)
     return {"jobs": [job_document(job) for job in jobs], "next_cursor": next_cursor}
@@ -168,7 +170,7 @@ def attachment(filename: str) -> str:
 
 def fetch_job(job_id: str) -> TaskJob:
     """The job with that id, or a 404 problem."""
-    if _JOB_ID.fullmatch(job_id):
+    if JOB_ID.fullmatch(job_id):
         try:
             return lifecycle.fetch(get_redis(), job_id)
         except NoSuchJobError:
@@ -183,6 +185,7 @@ def prepare_call(body: Any) -> queueing.Call:
     except ValidationError as error:
         raise invalid_arguments(error) from None
     task = find_task(request_.task)
+    check_queue(request_.queue, ("queue",))
     _check_schedule(request_)
     _check_parents(request_.depends_on or [])
     try:
@@ -197,6 +200,13 @@ def prepare_call(body: Any) -> queueing.Call:
         )
     except ValidationError as error:
         raise invalid_arguments(error, prefix=("args",)) from None
+
+
+def check_queue(queue: str | None, loc: tuple[str, ...]) -> None:
+    """A queue the app declares (``QUEUES``), or a 422 naming them."""
+    queues = get_settings().QUEUES
+    if queue is not None and queue not in queues:
+        raise field_problem(list(loc), f"must be one of the app's queues: {', '.join(queues)}")
 
 
 def _created(job: TaskJob, status: int) -> tuple[dict[str, Any], int, dict[str, str]]:
@@ -224,7 +234,7 @@ def _check_schedule(body: EnqueueRequest) -> None:
 
 def _check_parents(parent_ids: list[str]) -> None:
     """Every parent exists: one round trip for all of them."""
-    well_formed = [parent for parent in parent_ids if _JOB_ID.fullmatch(parent)]
+    well_formed = [parent for parent in parent_ids if JOB_ID.fullmatch(parent)]
     with get_redis().pipeline(transaction=False) as pipe:
         for parent in well_formed:
             pipe.exists(TaskJob.key_for(parent))

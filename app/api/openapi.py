@@ -12,6 +12,8 @@ from pydantic.json_schema import models_json_schema
 from app.api import schemas
 from app.api.uploads import Base64Upload
 from jobs.registry import registry
+from jobs.settings import get_settings
+from jobs.vocabulary import STATUSES
 
 bp = Blueprint("openapi", __name__)
 _REF = "#/components/schemas/{model}"
@@ -98,9 +100,9 @@ def build_document() -> dict[str, Any]:
     enqueue_body = {"oneOf": _enqueue_variants(components)} if registry.all() else _ref("EnqueueRequest")
     job_id = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
     list_params = [
-        {"name": "status", "in": "query", "schema": {"enum": list(schemas.Status.__args__)}},
+        {"name": "status", "in": "query", "schema": {"enum": list(STATUSES)}},
         {"name": "task", "in": "query", "schema": {"type": "string"}},
-        {"name": "queue", "in": "query", "schema": {"enum": list(schemas.QueueName.__args__)}},
+        {"name": "queue", "in": "query", "schema": {"enum": list(get_settings().QUEUES)}},
         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
         {"name": "cursor", "in": "query", "schema": {"type": "string"}},
     ]

@@ -6,15 +6,16 @@ document them in the OpenAPI document.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from jobs.index import CURSOR_PATTERN
+from jobs.vocabulary import ID_PATTERN, Status
 
-QueueName = Literal["high", "default", "low"]
-Status = Literal["queued", "scheduled", "deferred", "started", "finished", "failed", "stopped", "canceled"]
-JobId = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+QueueName = Annotated[str, Field(pattern=ID_PATTERN, description="One of the app's queues (QUEUES)")]
+JobId = Field(pattern=ID_PATTERN)
+__all__ = ["QueueName", "Status"]
 
 
 # How far ahead a job may be scheduled, and how many jobs one may wait for: one rule each.

@@ -12,7 +12,7 @@ from werkzeug.datastructures import FileStorage
 
 from app import backpressure, uploading
 from app.api.jobs import fetch_job, prepare_call
-from app.api.schemas import ListJobsQuery, QueueName, Status
+from app.api.schemas import ListJobsQuery
 from app.documents import job_document, job_filter, progress_of, status_of, task_name
 from app.problems import ApiProblem
 from app.redis_client import get_redis
@@ -20,16 +20,17 @@ from app.web.forms import OPTION_PREFIX, args_from_form, field_errors, fields_of
 from jobs import enqueue as queueing
 from jobs import events, uploads
 from jobs import index as job_index
-from jobs.enqueue import QUEUES, REGISTRY_STATES, queue_counts
+from jobs.enqueue import queue_counts
 from jobs.job import TaskJob
 from jobs.registry import Task, UnknownTaskError, registry
+from jobs.settings import get_settings
+from jobs.vocabulary import REGISTRY_STATES, STATUSES
 
 bp = Blueprint("pages", __name__)
 RECENT_SCAN = 200
 RUNS_PER_TASK = 5
 PAGE_SIZE = 25
 LOG_TAIL = 200
-STATUSES = list(Status.__args__)  # type: ignore[attr-defined]
 
 
 @bp.get("/")
@@ -92,7 +93,7 @@ def history() -> tuple[str, int]:
         filters=filters,
         next_cursor=next_cursor,
         statuses=STATUSES,
-        queues=QUEUES,
+        queues=get_settings().QUEUES,
         tasks=[task.name for task in registry.all()],
         problem=problem,
     ), 400 if problem else 200
@@ -182,7 +183,7 @@ def _submit(body: dict[str, Any]) -> TaskJob:
 
 
 def _render_form(task: Task, fields: list[Any], values: Any, errors: dict[str, list[str]], message: str | None) -> str:
-    queues: list[str] = list(QueueName.__args__)  # type: ignore[attr-defined]
+    queues: list[str] = list(get_settings().QUEUES)
     return render_template(
         "task_form.html",
         task=task,

@@ -11,6 +11,7 @@ from pydantic import Field
 
 from jobs import RetryPolicy, progress, task
 from jobs.context import connection, current_job_id
+from jobs.registry import highest_queue, lowest_queue
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +36,12 @@ def fail(message: str = "failed on purpose") -> None:
     raise RuntimeError(message)
 
 
-@task(queue="high", timeout=30)
+@task(queue=highest_queue(), timeout=30)
 def noop() -> None:
     """Do nothing: the unit of the benchmarks."""
 
 
-@task(queue="low", timeout=600)
+@task(queue=lowest_queue(), timeout=600)
 def cpu_burn(seconds: Annotated[float, Field(ge=0, le=600)] = 1.0) -> dict:
     """Keep one core busy for a while: the load of the benchmarks' CPU-heavy rows."""
     deadline = time.monotonic() + seconds

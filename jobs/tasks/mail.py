@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import random
 import smtplib
 import time
@@ -17,6 +16,7 @@ from pydantic import EmailStr, Field
 
 from jobs import progress, task
 from jobs.context import current_job_id
+from jobs.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class SmtpSettings:
     @classmethod
     def from_environment(cls) -> SmtpSettings:
         """``SMTP_URL`` = ``smtp://[user:pass@]host[:port][?starttls=true]`` or ``smtps://…`` (implicit TLS)."""
-        url = os.environ.get("SMTP_URL")
+        url = get_settings().SMTP_URL
         if not url:
             raise MailConfigError("SMTP_URL is not set: point it at your SMTP server, e.g. smtp://user:pass@host:587")
         parts = urlsplit(url)
@@ -58,7 +58,7 @@ class SmtpSettings:
             starttls=query.get("starttls", ["false"])[0].lower() in ("1", "true", "yes"),
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
-            sender=os.environ.get("MAIL_FROM", "Offload <offload@localhost>"),
+            sender=get_settings().MAIL_FROM,
         )
 
 

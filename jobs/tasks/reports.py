@@ -13,6 +13,7 @@ from pydantic import Field
 
 from jobs import progress, task
 from jobs.artifacts import Artifact
+from jobs.registry import lowest_queue
 
 Cell = str | int | float | bool | None
 # A cell a spreadsheet would read as a formula (CSV injection): written with a leading quote.
@@ -46,7 +47,7 @@ def sample_orders(count: int, seed: int = 7) -> Iterator[dict[str, Cell]]:
         }
 
 
-@task(queue="low", timeout=1800)
+@task(queue=lowest_queue(), timeout=1800)
 def csv_export(
     rows: Annotated[list[dict[str, Cell]] | None, Field(max_length=100_000)] = None,
     sample_rows: Annotated[int, Field(ge=1, le=1_000_000)] = 1000,

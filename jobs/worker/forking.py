@@ -25,8 +25,9 @@ from rq import worker_registration
 from rq.job import JobStatus
 
 from jobs.lifecycle import cancel_dependents
+from jobs.settings import get_settings
 from jobs.worker.guards import check_job_class, check_rq_version
-from jobs.worker.recovery import HEARTBEAT_GRACE, recover
+from jobs.worker.recovery import recover
 from jobs.worker.shutdown import HandBackAtShutdown
 from jobs.worker.sweeper import sweep
 
@@ -42,9 +43,6 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
-SWEEP_CONFIRM_AFTER = float(os.environ.get("OFFLOAD_SWEEP_CONFIRM_AFTER", "10"))
-
-
 class ForkingWorker(HandBackAtShutdown, rq.Worker):
     """RQ's forking worker whose work-horse never outlives it."""
 
@@ -57,14 +55,16 @@ class ForkingWorker(HandBackAtShutdown, rq.Worker):
         """Offload's recovery first, so that a dead worker's jobs run again before RQ's own
         cleanup (which lags it by RQ's 60 s heartbeat margin) could fail them as abandoned."""
         self._ensure_registered()
+        settings = get_settings()
+        grace = settings.OFFLOAD_HEARTBEAT_GRACE
         try:
             recover(
                 self.connection,
                 self.queue_names(),
-                worker_stale_after=max(self.dequeue_timeout, self.job_monitoring_interval) + HEARTBEAT_GRACE,
-                job_stale_after=self.job_monitoring_interval + HEARTBEAT_GRACE,
+                worker_stale_after=max(self.dequeue_timeout, self.job_monitoring_interval) + grace,
+                job_stale_after=self.job_monitoring_interval + grace,
             )
-            sweep(self.connection, confirm_after=SWEEP_CONFIRM_AFTER)
+            sweep(self.connection, confirm_after=settings.OFFLOAD_SWEEP_CONFIRM_AFTER)
         except Exception:
             self.log.exception("recovering lost jobs failed; it runs again at the next maintenance pass")
         super().run_maintenance_tasks()

@@ -8,11 +8,10 @@ job-monitoring interval while busy; three missed idle beats mean it is gone.
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from typing import Any
 
-HEARTBEAT_MAX_AGE = float(os.environ.get("OFFLOAD_WORKER_HEARTBEAT_MAX_AGE", "45"))
+from jobs.settings import get_settings
 
 
 def heartbeat_age(worker: Any, now: datetime | None = None) -> float | None:
@@ -27,4 +26,4 @@ def heartbeat_age(worker: Any, now: datetime | None = None) -> float | None:
 
 def is_alive(worker: Any, max_age: float | None = None, now: datetime | None = None) -> bool:
     age = heartbeat_age(worker, now)
-    return age is not None and age <= (HEARTBEAT_MAX_AGE if max_age is None else max_age)
+    return age is not None and age <= (get_settings().OFFLOAD_WORKER_HEARTBEAT_MAX_AGE if max_age is None else max_age)

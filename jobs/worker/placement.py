@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from jobs.settings import get_settings
+
 
 def keep_to_cpus(setting: str | None = None) -> None:
     """``spare``: every CPU this process may use but the first, so the web always finds one free.
@@ -13,9 +15,7 @@ def keep_to_cpus(setting: str | None = None) -> None:
     core delay the web's wake-ups (make bench: /healthz p99 ~2-3x idle); OFFLOAD_WORKER_CPUS=spare
     keeps workers off the first CPU, which make run sets. ``all`` (the default) uses every CPU.
     """
-    setting = setting if setting is not None else os.environ.get("OFFLOAD_WORKER_CPUS", "all")
-    if setting not in ("all", "spare"):
-        raise SystemExit(f"OFFLOAD_WORKER_CPUS must be 'all' or 'spare', not {setting!r}")
+    setting = setting if setting is not None else get_settings().OFFLOAD_WORKER_CPUS
     if setting == "all" or not hasattr(os, "sched_setaffinity"):
         return
     allowed = sorted(os.sched_getaffinity(0))
@@ -27,9 +27,7 @@ def lower_priority(setting: str | None = None) -> None:
     """Yield the CPU to the web process: nice 10 by default (OFFLOAD_WORKER_NICE; 0 keeps the
     normal priority). ``idle`` runs at SCHED_IDLE, which answers the web a little faster still
     but can starve a job outright while anything else keeps the CPU busy, so it is not the default."""
-    nice = setting if setting is not None else os.environ.get("OFFLOAD_WORKER_NICE", "10")
-    if nice != "idle" and not (nice.isdigit() and int(nice) <= 19):
-        raise SystemExit(f"OFFLOAD_WORKER_NICE must be 'idle' or a whole number from 0 to 19, not {nice!r}")
+    nice = setting if setting is not None else get_settings().OFFLOAD_WORKER_NICE
     if nice == "idle" and hasattr(os, "sched_setscheduler"):
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
         group_nice = 19

@@ -18,7 +18,6 @@ module has put it back. Runs from every worker's maintenance pass, under a lock.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from uuid import uuid4
@@ -38,10 +37,9 @@ from rq.worker import Worker as RQWorker
 from jobs import events
 from jobs.job import TaskJob
 from jobs.lifecycle import cancel_dependents
+from jobs.settings import get_settings
 
 log = logging.getLogger(__name__)
-MAX_RECOVERIES = int(os.environ.get("OFFLOAD_MAX_RECOVERIES", "3"))
-HEARTBEAT_GRACE = int(os.environ.get("OFFLOAD_HEARTBEAT_GRACE", "15"))
 LOCK_KEY = "offload:recovery:lock"
 
 
@@ -75,9 +73,10 @@ def recover(
     *,
     worker_stale_after: float,
     job_stale_after: float,
-    max_recoveries: int = MAX_RECOVERIES,
+    max_recoveries: int | None = None,
 ) -> Recovered:
     """One recovery pass over ``queues``; does nothing while another process holds the lock."""
+    allowed = get_settings().OFFLOAD_MAX_RECOVERIES if max_recoveries is None else max_recoveries
     token = uuid4().hex
     if not connection.set(LOCK_KEY, token, nx=True, px=60_000):
         return Recovered()
@@ -85,7 +84,7 @@ def recover(
         done = Recovered()
         now = time.time()
         for name in queues:
-            _recover_running(connection, name, worker_stale_after, job_stale_after, max_recoveries, now, done)
+            _recover_running(connection, name, worker_stale_after, job_stale_after, allowed, now, done)
         return done
     finally:
         if connection.get(LOCK_KEY) == token.encode():

@@ -8,7 +8,6 @@ runner (Heroku, honcho, systemd, Kubernetes) is in docs/worker.md's shutdown tab
 
 from __future__ import annotations
 
-import os
 import threading
 from typing import Any
 
@@ -16,9 +15,7 @@ import rq
 from rq.job import JobStatus
 
 from jobs import events
-
-# Heroku sends SIGKILL 30 s after SIGTERM: finish the job by then, or hand it back.
-SHUTDOWN_GRACE = float(os.environ.get("OFFLOAD_SHUTDOWN_GRACE", "20"))
+from jobs.settings import get_settings
 
 
 class HandBackAtShutdown(rq.Worker):
@@ -30,10 +27,10 @@ class HandBackAtShutdown(rq.Worker):
     def request_stop(self, signum: int, frame: Any) -> None:
         job_id = self.get_current_job_id()
         if job_id is not None and self._hand_back_timer is None:
-            self.log.info(
-                "shutdown requested: job %s has %.0f s to finish before it is handed back", job_id, SHUTDOWN_GRACE
-            )
-            self._hand_back_timer = threading.Timer(SHUTDOWN_GRACE, self._stop_horse_for_hand_back, args=(job_id,))
+            # Heroku sends SIGKILL 30 s after SIGTERM: finish the job by then (20 s), or hand it back.
+            grace = get_settings().OFFLOAD_SHUTDOWN_GRACE
+            self.log.info("shutdown requested: job %s has %.0f s to finish before it is handed back", job_id, grace)
+            self._hand_back_timer = threading.Timer(grace, self._stop_horse_for_hand_back, args=(job_id,))
             self._hand_back_timer.daemon = True
             self._hand_back_timer.start()
         super().request_stop(signum, frame)

@@ -11,13 +11,14 @@ from pathlib import Path
 
 from jobs import enqueue as queueing
 from jobs.registry import registry
+from jobs.vocabulary import DEFAULT_QUEUES
 from scripts.bench import peers
 from scripts.bench.common import Bench, Row, ratio, session_cpu_seconds, spread, start, stop, wait_for
 from scripts.procfile import procfile_command
 
 CHUNK = 1000
 PROCESSES = 2
-QUEUES = ("high", "default", "low")
+QUEUES = DEFAULT_QUEUES
 OFFLOAD = "Offload (Procfile worker)"
 
 
@@ -45,11 +46,20 @@ def fill(bench: Bench, jobs: int, task: str = "demo.noop") -> None:
 def rq_worker(worker_class: str) -> tuple[dict[str, str], list[str]]:
     """RQ's own ``rq worker`` with its own job class and defaults, reading JSON like Offload's jobs.
 
-    ``--config jobs.settings`` imports the task modules once in the worker, as an RQ user's
+    ``--config jobs.worker.rq_cli_config`` imports the task modules once in the worker, as an RQ user's
     settings module would; without it every forked work-horse would import them again.
     """
     rq = str(Path(sys.executable).parent / "rq")
-    return {}, [rq, "worker", "--config", "jobs.settings", "--serializer", "json", "--worker-class", worker_class]
+    return {}, [
+        rq,
+        "worker",
+        "--config",
+        "jobs.worker.rq_cli_config",
+        "--serializer",
+        "json",
+        "--worker-class",
+        worker_class,
+    ]
 
 
 def drain_rq(bench: Bench, jobs: int, settings: dict[str, str], argv: list[str], tree: Path | None = None) -> Drain:
