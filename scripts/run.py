@@ -27,12 +27,15 @@ from honcho.environ import parse as parse_env
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scripts.embedded_redis import EmbeddedRedis  # noqa: E402
+from scripts.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
 
 _PR_SET_CHILD_SUBREAPER = 36
 _PR_SET_PDEATHSIG = 1
 # honcho SIGKILLs what still runs 5 s after the first process stops: hand running jobs back before.
 SHUTDOWN_GRACE_UNDER_HONCHO = "3"
+# The embedded server's port, chosen once and kept in .env with its REDIS_URL: `flask ...`
+# commands beside a running `make run` read the same address from .env, nothing exported.
+EMBEDDED_PORT = "OFFLOAD_EMBEDDED_REDIS_PORT"
 
 
 def become_subreaper() -> None:
@@ -71,9 +74,14 @@ def watch_parent(on_stop: Callable[[], None]) -> None:
 
 
 def ensure_env_file(path: Path) -> dict[str, str]:
-    """The settings in ``path``, adding a generated API token and secret key if absent."""
+    """The settings in ``path``, adding a generated API token and secret key if absent, and the
+    embedded server's address when no REDIS_URL is exported or written there."""
     values = parse_env(path.read_text()) if path.exists() else {}
     added = {}
+    if not values.get("REDIS_URL") and not os.environ.get("REDIS_URL"):
+        port = str(free_port())
+        added[EMBEDDED_PORT] = port
+        added["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
     defaults: tuple[tuple[str, Callable[[], str]], ...] = (
         ("API_TOKENS", lambda: secrets.token_urlsafe(32)),
         ("SECRET_KEY", lambda: secrets.token_hex(32)),
@@ -147,8 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environ.get('PATH', '')}"
 
     server = None
-    if not environ.get("REDIS_URL"):
-        server = EmbeddedRedis(args.data_dir / "valkey", persistent=True)
+    if settings.get(EMBEDDED_PORT):  # .env says which server: its own, on its port
+        server = EmbeddedRedis(args.data_dir / "valkey", port=int(settings[EMBEDDED_PORT]), persistent=True)
         server.start()
         environ["REDIS_URL"] = server.url
         print(f"offload: embedded Valkey on {server.url} (data in {server.data_dir})", flush=True)
