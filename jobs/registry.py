@@ -2,8 +2,8 @@
 
 A task is a plain Python function marked with ``@task``. Its type hints are its
 argument schema: pydantic builds the validator and the JSON Schema from them. The
-API, the OpenAPI document, the worker's allowlist (and later the form, the CLI and
-the cron table) all read this registry, so a task is declared exactly once.
+API, the OpenAPI document, the pages' forms, the CLI, the cron table and the worker's
+allowlist all read this registry, so a task is declared exactly once.
 """
 
 from __future__ import annotations
