@@ -1,7 +1,7 @@
 """The settings model (``jobs.settings``) as the Flask app holds it.
 
 ``create_app`` reads the settings once; each becomes a key of ``app.config`` (Flask's own
-place for them, where extensions look) and the model stays in ``app.extensions``.
+place for them, where extensions look).
 """
 
 from __future__ import annotations
@@ -13,10 +13,8 @@ from flask import Flask, current_app
 
 from jobs.settings import Settings, get_settings, load, split_tokens
 
-EXTENSION = "offload.settings"
 
-
-def configure(app: Flask, overrides: Mapping[str, Any] | None = None) -> Settings:
+def configure(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
     """Read the settings (``overrides`` before the environment), refuse an unsafe web, fill
     ``app.config``. Overrides that are not settings (``TESTING``) go to Flask as they are."""
     overrides = dict(overrides or {})
@@ -25,15 +23,8 @@ def configure(app: Flask, overrides: Mapping[str, Any] | None = None) -> Setting
     settings.check_web()
     app.config.from_mapping(settings.model_dump())
     app.config.from_mapping(overrides)
-    app.extensions[EXTENSION] = settings
-    return settings
 
 
 def api_tokens() -> list[str]:
     """The app's API tokens as its config holds them now."""
     return split_tokens(current_app.config["API_TOKENS"] or "")
-
-
-def current_settings() -> Settings:
-    settings: Settings = current_app.extensions[EXTENSION]
-    return settings

@@ -32,12 +32,6 @@ class SettingsError(ValueError):
     """A setting cannot be used; the message says which and why, in one line."""
 
 
-def _split(value: Any) -> Any:
-    if isinstance(value, str):
-        return tuple(item.strip() for item in value.split(",") if item.strip())
-    return value
-
-
 class Settings(BaseSettings):
     """Offload's settings. Each field's description is its row in the configuration table."""
 
@@ -143,7 +137,9 @@ class Settings(BaseSettings):
     @field_validator("QUEUES", "OFFLOAD_TASK_MODULES", "OFFLOAD_QUEUES", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
-        return _split(value)
+        if isinstance(value, str):
+            return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
 
     @field_validator("QUEUES")
     @classmethod

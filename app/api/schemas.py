@@ -15,7 +15,6 @@ from jobs.vocabulary import ID_PATTERN, Status
 
 QueueName = Annotated[str, Field(pattern=ID_PATTERN, description="One of the app's queues (QUEUES)")]
 JobId = Field(pattern=ID_PATTERN)
-__all__ = ["QueueName", "Status"]
 
 
 # How far ahead a job may be scheduled, and how many jobs one may wait for: one rule each.
