@@ -11,9 +11,10 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import auth, dashboard, flask_settings, metrics, rate_limits, redis_client, request_ids
+from app import auth, dashboard, flask_settings, metrics, redis_client, request_ids
 from app.api import api, events
 from app.cli import register_commands
+from app.domain_problems import register_domain_handlers
 from app.health import bp as health_bp
 from app.problems import register_error_handlers
 from app.security_headers import register_security_headers
@@ -35,17 +36,20 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
+    register_domain_handlers(app)
     register_security_headers(app)
     register_commands(app)
     return app
 
 
 def register_extensions(app: Flask) -> None:
+    """Every extension, in one place; none depends on the blueprints being registered first."""
     redis_client.init_app(app)
     request_ids.init_app(app)
     metrics.init_app(app)
     auth.init_app(app)
     events.init_app(app)
+    dashboard.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
@@ -53,9 +57,6 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(metrics.bp)
     app.register_blueprint(api)
     app.register_blueprint(web)
-    auth.public(app.view_functions["static"])
-    rate_limits.init_app(app)
-    dashboard.init_app(app)
 
 
 def trust_proxies(app: Flask) -> None:

@@ -186,3 +186,4 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     app.extensions[CSRF] = csrf
     app.before_request(_require_credential)
+    public(app.view_functions["static"])

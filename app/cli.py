@@ -14,21 +14,19 @@ from urllib.parse import urlsplit, urlunsplit
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
-from pydantic import ValidationError
 from redis.exceptions import RedisError
-from rq.exceptions import NoSuchJobError
 
+from app import submitting
 from app.api.tasks import task_info
 from app.documents import job_document, job_filter
 from app.flask_settings import api_tokens
-from app.health import readyz
 from app.redis_client import get_redis
-from jobs import enqueue as queueing
-from jobs import index as job_index
-from jobs import lifecycle
+from jobs import lifecycle, readiness
 from jobs.job import TaskJob
+from jobs.records import job_index
 from jobs.registry import UnknownTaskError, registry
 from jobs.settings import get_settings
+from jobs.submission import InvalidCall, RefusedError
 from jobs.vocabulary import STATUSES
 
 jobs_cli = AppGroup("jobs", help="Enqueue, inspect, cancel and retry jobs.")
@@ -52,9 +50,16 @@ def parse_assignment(assignment: str) -> tuple[str, Any]:
 
 def _fetch(job_id: str) -> TaskJob:
     try:
-        return lifecycle.fetch(get_redis(), job_id)
-    except NoSuchJobError:
-        raise click.ClickException(f"no job with id {job_id!r}") from None
+        return lifecycle.find(get_redis(), job_id)
+    except lifecycle.UnknownJobError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _field(loc: list[Any]) -> str:
+    """A field as the command line names it: ``seconds`` for the argument, ``--queue`` for an option."""
+    if loc[:1] == ["args"]:
+        return ".".join(map(str, loc[1:])) or "arguments"
+    return f"--{loc[0]}" if loc else "arguments"
 
 
 def _summary(document: dict[str, Any]) -> str:
@@ -88,13 +93,16 @@ def enqueue_command(
 ) -> None:
     """Enqueue TASK with key=value arguments, e.g. `flask jobs enqueue demo.sleep seconds=3`."""
     args = dict(parse_assignment(item) for item in assignments)
+    body = {"task": task, "args": args, "queue": queue, "delay": delay}
     try:
-        job = queueing.enqueue(get_redis(), task, args, queue=queue, delay=delay)
+        [job] = submitting.submit([submitting.call_from(body)], limited=False)
     except UnknownTaskError:
         raise click.UsageError(f"no task named {task!r}; `flask tasks` lists them") from None
-    except ValidationError as error:
-        problems = "\n".join(f"  {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+    except InvalidCall as error:
+        problems = "\n".join(f"  {_field(e['loc'])}: {e['msg']}" for e in error.errors)
         raise click.UsageError(f"invalid arguments for {task}:\n{problems}") from None
+    except RefusedError as refused:
+        raise click.ClickException(f"refused: {refused.detail}") from None
     document = job_document(job)
     _echo(document, as_json, _summary(document))
 
@@ -194,7 +202,7 @@ def doctor_command(as_json: bool) -> None:
                 f"stream-node-max-bytes is {node_bytes}: set 512 and each job's event and result streams take"
                 " about a quarter of the memory (docs/operations.md, Redis)"
             )
-        body, _status = readyz()
+        body = readiness.check(get_redis())
         report["queues"] = body.get("queues", {})
         report["workers"] = body.get("workers", 0)
         report["problems"].extend(body["problems"])

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from app.redis_client import get_redis
-from jobs import enqueue as queueing
+from jobs import submission
 from jobs.job import TaskJob
 from jobs.registry import Task
 
@@ -19,4 +19,4 @@ def enqueue_task(task: Task | str | Callable[..., Any], args: dict[str, Any] | N
     (job ids). Raises ``UnknownTaskError`` or pydantic's ``ValidationError`` before
     anything is written.
     """
-    return queueing.enqueue(get_redis(), task, args, **options)
+    return submission.enqueue(get_redis(), task, args, **options)

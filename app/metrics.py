@@ -27,8 +27,8 @@ from rq import Worker
 
 from app import redis_client
 from app.redis_client import get_redis
-from jobs import metrics
-from jobs.enqueue import queue_counts
+from jobs.queues import queue_counts
+from jobs.records import job_metrics
 
 bp = Blueprint("metrics", __name__)
 
@@ -60,13 +60,13 @@ class RedisCollector(Collector):
 
         yield self._counter("jobs_enqueued", "Jobs enqueued", ["task"])
         yield self._counter("jobs_ended", "Jobs that ended, by final status", ["task", "status"])
-        yield self._histogram("job_duration_seconds", "Run time of jobs", ["task"], metrics.DURATION_BUCKETS)
+        yield self._histogram("job_duration_seconds", "Run time of jobs", ["task"], job_metrics.DURATION_BUCKETS)
         yield self._histogram(
-            "job_queue_wait_seconds", "Time from enqueue to start", ["task"], metrics.DURATION_BUCKETS
+            "job_queue_wait_seconds", "Time from enqueue to start", ["task"], job_metrics.DURATION_BUCKETS
         )
         yield self._counter("http_requests", "HTTP requests", ["method", "route", "status"])
         yield self._histogram(
-            "http_request_duration_seconds", "HTTP request latency", ["method", "route"], metrics.HTTP_BUCKETS
+            "http_request_duration_seconds", "HTTP request latency", ["method", "route"], job_metrics.HTTP_BUCKETS
         )
 
         workers = Worker.all(connection=self.redis)
@@ -84,13 +84,13 @@ class RedisCollector(Collector):
 
     def _counter(self, name: str, doc: str, labels: list[str]) -> CounterMetricFamily:
         family = CounterMetricFamily(f"offload_{name}", doc, labels=labels)
-        for values, value in metrics.read_counters(self.redis, name):
+        for values, value in job_metrics.read_counters(self.redis, name):
             family.add_metric([values.get(label, "") for label in labels], value)
         return family
 
     def _histogram(self, name: str, doc: str, labels: list[str], buckets: tuple[float, ...]) -> HistogramMetricFamily:
         family = HistogramMetricFamily(f"offload_{name}", doc, labels=labels)
-        for values, cumulative, total in metrics.read_histograms(self.redis, name, buckets):
+        for values, cumulative, total in job_metrics.read_histograms(self.redis, name, buckets):
             family.add_metric([values.get(label, "") for label in labels], cumulative, total)
         return family
 
@@ -131,8 +131,8 @@ class HttpRecorder:
             return
         with self.redis.pipeline(transaction=False) as pipe:
             for labels, status, elapsed in batch:
-                metrics.count(pipe, "http_requests", {**labels, "status": status})
-                metrics.observe(pipe, "http_request_duration_seconds", labels, elapsed, metrics.HTTP_BUCKETS)
+                job_metrics.count(pipe, "http_requests", {**labels, "status": status})
+                job_metrics.observe(pipe, "http_request_duration_seconds", labels, elapsed, job_metrics.HTTP_BUCKETS)
             pipe.execute()
 
     def _run(self) -> None:

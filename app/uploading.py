@@ -15,31 +15,23 @@ from app import backpressure
 from app.auth import credential_scope
 from app.problems import ApiProblem
 from app.redis_client import get_redis
-from jobs import uploads
+from jobs.records import uploaded_files
 
 
 def _owner() -> str:
     return hashlib.sha256(credential_scope().encode()).hexdigest()[:32]
 
 
-def accept(upload: uploads.Upload) -> str:
-    """Store ``upload`` for its uploader; a 503 when Redis is nearly full, a 429 over the quota."""
+def accept(upload: uploaded_files.Upload) -> str:
+    """Store ``upload`` for its uploader: ``RefusedError`` when Redis is nearly full,
+    ``UploadQuotaError`` over the quota."""
     backpressure.check_memory("uploads")
-    try:
-        return uploads.store(get_redis(), upload, owner=_owner(), quota=current_app.config["UPLOAD_QUOTA_BYTES"])
-    except uploads.UploadQuotaError as error:
-        raise ApiProblem(
-            429,
-            "Upload quota reached",
-            str(error),
-            type="urn:offload:problem:upload-quota",
-            headers={"Retry-After": str(error.retry_after)},
-        ) from None
+    return uploaded_files.store(get_redis(), upload, owner=_owner(), quota=current_app.config["UPLOAD_QUOTA_BYTES"])
 
 
 def forget(upload_id: str) -> None:
     """Delete one of the caller's uploads, or a 404."""
-    if not uploads.delete(get_redis(), upload_id, owner=_owner()):
+    if not uploaded_files.delete(get_redis(), upload_id, owner=_owner()):
         raise ApiProblem(
             404,
             "Unknown upload",

@@ -7,7 +7,7 @@ import time
 from redis import Redis
 from rq import get_current_job
 
-from jobs import events
+from jobs.records import job_events
 
 
 def progress(done: float, total: float | None = None, message: str | None = None) -> None:
@@ -22,7 +22,7 @@ def progress(done: float, total: float | None = None, message: str | None = None
     job.meta["progress"] = update
     with job.connection.pipeline(transaction=False) as pipe:
         pipe.hset(job.key, "meta", job.serializer.dumps(job.meta))
-        events.publish(pipe, job.id, "progress", update, job.failure_ttl)
+        job_events.publish(pipe, job.id, "progress", update, job.failure_ttl)
         pipe.execute()
 
 

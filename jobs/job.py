@@ -4,7 +4,7 @@ Anyone who can write to Redis can put a job hash there naming any importable
 function (``os.system``). Stock RQ imports and calls it. ``TaskJob`` resolves the
 function through the registry instead, never by import, and validates the arguments
 against the task's schema again before the call. It also records the job's life as
-events (see ``jobs.events``) and captures what the task logs.
+events (see ``jobs.records.job_events``) and captures what the task logs.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from rq.job import Job, JobStatus
 from rq.registry import BaseRegistry, FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
 from rq.utils import get_call_string, now
 
-from jobs import artifacts, events, logging_config, logs, metrics
+from jobs import logging_config
+from jobs.records import artifacts, job_events, job_logs, job_metrics
 from jobs.registry import Task, UnknownTaskError, registry
 
 
@@ -137,7 +138,7 @@ class TaskJob(Job):
         kwargs = task.validate(self.kwargs)
         token = logging_config.request_id.set(self.meta.get("request_id"))
         try:
-            with logs.capture(self.connection, self.id, self.failure_ttl):
+            with job_logs.capture(self.connection, self.id, self.failure_ttl):
                 result = task.func(**kwargs)
         finally:
             logging_config.request_id.reset(token)
@@ -152,24 +153,24 @@ class TaskJob(Job):
 
     def prepare_for_execution(self, worker_name: str, pipeline: Pipeline) -> None:
         super().prepare_for_execution(worker_name, pipeline)
-        events.publish_status(pipeline, self.id, "started", worker=worker_name)
+        job_events.publish_status(pipeline, self.id, "started", worker=worker_name)
         self.observe_queue_wait(pipeline)
 
     def observe_queue_wait(self, pipeline: Pipeline | None = None) -> None:
         """How long the job waited for a worker (without a pipeline: into the worker's tally)."""
         if self.enqueued_at is not None and self.started_at is not None:
             wait = max(0.0, (self.started_at - self.enqueued_at).total_seconds())
-            metrics.observe(pipeline, "job_queue_wait_seconds", self._labels(), wait, metrics.DURATION_BUCKETS)
+            job_metrics.observe(pipeline, "job_queue_wait_seconds", self._labels(), wait, job_metrics.DURATION_BUCKETS)
 
     def _handle_success(self, result_ttl: int, pipeline: Pipeline, *args: Any, **kwargs: Any) -> None:
         super()._handle_success(result_ttl, pipeline, *args, **kwargs)
-        events.publish_end(pipeline, self.id, "finished", result_ttl)
+        job_events.publish_end(pipeline, self.id, "finished", result_ttl)
         self.record_end("finished", pipeline)
 
     def _handle_failure(self, exc_string: str, pipeline: Pipeline, *args: Any, **kwargs: Any) -> None:
         super()._handle_failure(exc_string, pipeline, *args, **kwargs)
         status = "stopped" if self._status == JobStatus.STOPPED else "failed"
-        events.publish_end(pipeline, self.id, status, self.failure_ttl or events.DEFAULT_TTL)
+        job_events.publish_end(pipeline, self.id, status, self.failure_ttl or job_events.DEFAULT_TTL)
         self.record_end(status, pipeline)
 
     def _labels(self) -> dict[str, str]:
@@ -185,13 +186,15 @@ class TaskJob(Job):
     def record_end(self, status: str, pipeline: Pipeline | None = None) -> None:
         """Count the job's end and its duration (without a pipeline: into the worker's tally)."""
         labels = self._labels()
-        metrics.count(pipeline, "jobs_ended", {**labels, "status": status})
+        job_metrics.count(pipeline, "jobs_ended", {**labels, "status": status})
         if self.started_at is not None:
             ended = self.ended_at or now()
             duration = (ended - self.started_at).total_seconds()
-            metrics.observe(pipeline, "job_duration_seconds", labels, max(0.0, duration), metrics.DURATION_BUCKETS)
+            job_metrics.observe(
+                pipeline, "job_duration_seconds", labels, max(0.0, duration), job_metrics.DURATION_BUCKETS
+            )
 
     def retry(self, queue: Any, pipeline: Pipeline) -> None:
         super().retry(queue, pipeline)
         status = "scheduled" if self._status == JobStatus.SCHEDULED else "queued"
-        events.publish_status(pipeline, self.id, status, retry=True, retries_left=self.retries_left)
+        job_events.publish_status(pipeline, self.id, status, retry=True, retries_left=self.retries_left)

@@ -9,18 +9,35 @@ from rq.job import JobStatus
 from rq.registry import CanceledJobRegistry, FailedJobRegistry
 from rq.serializers import JSONSerializer
 
-from jobs import events
-from jobs import index as job_index
 from jobs.job import TaskJob
-from jobs.vocabulary import RETRYABLE, TERMINAL, WAITING
+from jobs.records import job_events, job_index
+from jobs.vocabulary import JOB_ID, RETRYABLE, TERMINAL, WAITING
 
 
 class JobStateError(Exception):
     """The job is not in a state that allows this action (the API answers 409)."""
 
 
+class UnknownJobError(LookupError):
+    """No job has that id (it never existed, was deleted or expired)."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"no job with id {job_id!r}")
+        self.job_id = job_id
+
+
 def fetch(connection: Redis, job_id: str) -> TaskJob:
     return TaskJob.fetch(job_id, connection=connection, serializer=JSONSerializer)
+
+
+def find(connection: Redis, job_id: str) -> TaskJob:
+    """The job with that id, or ``UnknownJobError``: the one lookup of the API, the pages and the CLI."""
+    if JOB_ID.fullmatch(job_id):
+        try:
+            return fetch(connection, job_id)
+        except NoSuchJobError:
+            pass
+    raise UnknownJobError(job_id)
 
 
 def status(job: TaskJob) -> str:
@@ -32,7 +49,7 @@ def cancel(connection: Redis, job: TaskJob, reason: str = "canceled on request")
     current = status(job)
     if current in WAITING:
         job.cancel()
-        events.publish_status(connection, job.id, "canceled", reason=reason)
+        job_events.publish_status(connection, job.id, "canceled", reason=reason)
         cancel_dependents(connection, job, f"parent {job.id} was canceled")
         return "canceled"
     if current == JobStatus.STARTED.value:
@@ -58,7 +75,7 @@ def cancel_dependents(connection: Redis, parent: TaskJob, reason: str) -> list[s
         child.meta["canceled_because"] = reason
         child.save_meta()
         child.cancel()
-        events.publish_status(connection, child.id, "canceled", reason=reason)
+        job_events.publish_status(connection, child.id, "canceled", reason=reason)
         canceled.append(job_id)
         pending.extend(child.dependent_ids)
     return canceled
@@ -77,7 +94,7 @@ def retry(connection: Redis, job: TaskJob) -> None:
         registry.requeue(job)
     except InvalidJobOperation:
         raise JobStateError(f"the job is no longer in the {current} registry") from None
-    events.publish_status(connection, job.id, "queued", retry=True)
+    job_events.publish_status(connection, job.id, "queued", retry=True)
 
 
 def forget(connection: Redis, job: TaskJob) -> None:
@@ -87,7 +104,7 @@ def forget(connection: Redis, job: TaskJob) -> None:
         raise JobStateError(f"only ended jobs can be deleted; this one is {current} (cancel it first)")
     with connection.pipeline() as pipe:
         job.delete(pipeline=pipe)
-        pipe.delete(*events.keys_of(job.id))
+        pipe.delete(*job_events.keys_of(job.id))
         if job.created_at is not None:
             job_index.remove(pipe, job.id, job.created_at)
         pipe.execute()

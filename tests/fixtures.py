@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 from jobs import RetryPolicy, progress, task
-from jobs.artifacts import Artifact
+from jobs.records.artifacts import Artifact
 
 
 class Point(BaseModel):

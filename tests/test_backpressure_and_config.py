@@ -10,6 +10,7 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
+from jobs import submission
 from jobs.settings import SettingsError, load
 from tests.conftest import AUTH
 
@@ -169,18 +170,16 @@ def test_the_queue_cap_holds_under_concurrent_submissions(redis_conn: redis.Redi
     """The cap is checked in the step that writes: racing submissions never pass it together."""
     import threading
 
-    from jobs import enqueue
-
     cap, outcomes = 5, []
     start = threading.Barrier(20)
 
     def submit() -> None:
-        call = enqueue.prepare("tests.fixtures.add", {"a": 1, "b": 2})
+        call = submission.prepare("tests.fixtures.add", {"a": 1, "b": 2})
         start.wait()
         try:
-            enqueue.write(redis_conn, [call], enqueue.Admission.of([call], queue_cap=cap))
+            submission.write(redis_conn, [call], submission.Admission.of([call], queue_cap=cap))
             outcomes.append("written")
-        except enqueue.RefusedError as refused:
+        except submission.RefusedError as refused:
             assert refused.reason == "queue-full"
             outcomes.append("refused")
 

@@ -122,7 +122,7 @@ def test_tasks_show_their_schedule_and_next_run(client: FlaskClient):
 def test_a_bad_cron_expression_stops_the_cron_process_naming_the_task(redis_url: str):
     env = process_env(redis_url, OFFLOAD_TASK_MODULES="tests.broken.bad_cron", TZ="UTC")
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "rq"), "cron", "--config", "jobs.worker.rq_cli_config", "jobs.cron"],
+        [str(Path(sys.executable).parent / "rq"), "cron", "--config", "jobs.worker.rq_cli_config", "jobs.cron.table"],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -13,7 +13,7 @@ from pathlib import Path
 import redis
 from flask.testing import FlaskClient
 
-from jobs.events import LOG_MAX_LINES
+from jobs.records.job_events import LOG_MAX_LINES
 from tests.conftest import AUTH, wait_for
 from tests.test_worker import document, enqueue, pid_alive, wait_until_ended
 

@@ -19,12 +19,11 @@ from flask import Blueprint, Flask, Response, current_app, request, stream_with_
 from redis import Redis
 from redis.exceptions import RedisError
 
-from app.api.jobs import fetch_job
 from app.documents import job_document
 from app.problems import ApiProblem, field_problem
 from app.redis_client import get_redis
-from jobs import events
-from jobs.lifecycle import fetch
+from jobs.lifecycle import fetch, find
+from jobs.records.job_events import read_events
 from jobs.vocabulary import TERMINAL
 
 bp = Blueprint("events", __name__)
@@ -37,7 +36,7 @@ _SLOTS = "offload.stream_slots"
 
 @bp.get("/jobs/<job_id>/events")
 def job_events(job_id: str) -> Response:
-    fetch_job(job_id)
+    find(get_redis(), job_id)
     after = request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or "0"
     if not _STREAM_ID.fullmatch(after):
         raise field_problem(
@@ -83,7 +82,7 @@ def _stream(redis: Redis, job_id: str, after: str, max_seconds: float) -> Iterat
     started = last_sent = time.monotonic()
     while time.monotonic() - started < max_seconds:
         try:
-            batch = events.read_events(redis, job_id, after, block_ms=BLOCK_MS)
+            batch = read_events(redis, job_id, after, block_ms=BLOCK_MS)
         except RedisError:
             yield _frame({"message": "the job store is unreachable; reconnect to resume"}, "error")
             return

@@ -3,30 +3,26 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, request
 from pydantic import ValidationError
-from rq.exceptions import NoSuchJobError
 
-from app import backpressure, idempotency
-from app.api.schemas import SCHEDULE_HORIZON_SECONDS, EnqueueRequest, ListJobsQuery
-from app.api.tasks import find_task
+from app import idempotency, submitting
+from app.api.schemas import ListJobsQuery
 from app.auth import credential_scope
 from app.documents import job_document, job_filter
+from app.domain_problems import problem_of
 from app.json_body import json_body
 from app.problems import ApiProblem, field_problem, invalid_arguments, validation_problem
 from app.redis_client import get_redis
-from jobs import artifacts, events, lifecycle
-from jobs import enqueue as queueing
-from jobs import index as job_index
+from jobs import lifecycle, submission
 from jobs.job import TaskJob
-from jobs.settings import get_settings
-from jobs.vocabulary import JOB_ID
+from jobs.records import artifacts, job_events, job_index
+from jobs.registry import UnknownTaskError
+from jobs.submission import InvalidCall
+from jobs.submission.calls import check_queue
 
 bp = Blueprint("jobs", __name__)
 
@@ -34,8 +30,7 @@ bp = Blueprint("jobs", __name__)
 @bp.post("/jobs")
 def create_job() -> tuple[dict[str, Any], int, dict[str, str]]:
     body = json_body()
-    call = prepare_call(body)
-    admission = backpressure.admission([call])
+    call = submitting.call_from(body)
     connection = get_redis()
     key = request.headers.get("Idempotency-Key")
     claim_key = None
@@ -46,8 +41,7 @@ def create_job() -> tuple[dict[str, Any], int, dict[str, str]]:
         if existing is not None:
             return _created(existing, 200)
     try:
-        with backpressure.refusals():
-            job = queueing.submit(connection, call, admission)
+        [job] = submitting.submit([call])
     except Exception:
         if claim_key is not None:
             idempotency.release(connection, claim_key)
@@ -71,12 +65,13 @@ def create_jobs() -> tuple[list[dict[str, Any]], int]:
             type="urn:offload:problem:batch-too-large",
         )
     results: list[dict[str, Any]] = []
-    calls: list[tuple[int, queueing.Call]] = []
+    calls: list[tuple[int, submission.Call]] = []
     for index, item in enumerate(body):
         try:
-            calls.append((index, prepare_call(item)))
+            calls.append((index, submitting.call_from(item)))
             results.append({})
-        except ApiProblem as problem:
+        except (InvalidCall, UnknownTaskError) as error:
+            problem = problem_of(error)
             results.append({"index": index, "status": problem.status, "problem": problem.to_dict()})
     if not calls:
         errors = [
@@ -85,12 +80,7 @@ def create_jobs() -> tuple[list[dict[str, Any]], int]:
             for error in item["problem"].get("errors") or [{"loc": [], "msg": item["problem"]["detail"]}]
         ]
         raise validation_problem("no item of the batch could be enqueued", errors, "Invalid batch")
-    admission = backpressure.admission([call for _, call in calls])
-    connection = get_redis()
-    plain = [call for _, call in calls if not call.task.unique_on]
-    with backpressure.refusals():  # the admission is counted once, by the write of the plain calls
-        written = iter(queueing.write(connection, plain, admission))
-    jobs = [queueing.submit(connection, call) if call.task.unique_on else next(written) for _, call in calls]
+    jobs = submitting.submit([call for _, call in calls])
     for (index, _), job in zip(calls, jobs, strict=True):
         results[index] = {"index": index, "status": 202, "job": job_document(job)}
     return results, 202
@@ -98,7 +88,7 @@ def create_jobs() -> tuple[list[dict[str, Any]], int]:
 
 @bp.get("/jobs/<job_id>")
 def show_job(job_id: str) -> dict[str, Any]:
-    return job_document(fetch_job(job_id))
+    return job_document(_find(job_id))
 
 
 @bp.get("/jobs")
@@ -116,41 +106,38 @@ def list_jobs() -> dict[str, Any]:
 
 @bp.post("/jobs/<job_id>/cancel")
 def cancel_job(job_id: str) -> tuple[dict[str, Any], int]:
-    job = fetch_job(job_id)
-    with _conflicts():
-        lifecycle.cancel(get_redis(), job)
-    return job_document(fetch_job(job_id)), 202
+    job = _find(job_id)
+    lifecycle.cancel(get_redis(), job)
+    return job_document(_find(job_id)), 202
 
 
 @bp.post("/jobs/<job_id>/retry")
 def retry_job(job_id: str) -> tuple[dict[str, Any], int, dict[str, str]]:
-    job = fetch_job(job_id)
-    with _conflicts():
-        lifecycle.retry(get_redis(), job)
-    return _created(fetch_job(job_id), 202)
+    job = _find(job_id)
+    lifecycle.retry(get_redis(), job)
+    return _created(_find(job_id), 202)
 
 
 @bp.delete("/jobs/<job_id>")
 def delete_job(job_id: str) -> tuple[str, int]:
-    job = fetch_job(job_id)
-    with _conflicts():
-        lifecycle.forget(get_redis(), job)
+    job = _find(job_id)
+    lifecycle.forget(get_redis(), job)
     return "", 204
 
 
 @bp.get("/jobs/<job_id>/logs")
 def job_logs(job_id: str) -> dict[str, Any]:
-    fetch_job(job_id)
+    _find(job_id)
     tail = request.args.get("tail", type=int)
-    if tail is not None and not 1 <= tail <= events.LOG_MAX_LINES:
-        raise field_problem(["query", "tail"], f"must be 1 to {events.LOG_MAX_LINES}")
-    lines, dropped = events.read_logs(get_redis(), job_id, tail)
+    if tail is not None and not 1 <= tail <= job_events.LOG_MAX_LINES:
+        raise field_problem(["query", "tail"], f"must be 1 to {job_events.LOG_MAX_LINES}")
+    lines, dropped = job_events.read_logs(get_redis(), job_id, tail)
     return {"job_id": job_id, "lines": lines, "dropped": dropped}
 
 
 @bp.get("/jobs/<job_id>/artifact")
 def job_artifact(job_id: str) -> Response:
-    fetch_job(job_id)
+    _find(job_id)
     artifact = artifacts.load(get_redis(), job_id)
     if artifact is None:
         raise ApiProblem(
@@ -168,81 +155,10 @@ def attachment(filename: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
-def fetch_job(job_id: str) -> TaskJob:
-    """The job with that id, or a 404 problem."""
-    if JOB_ID.fullmatch(job_id):
-        try:
-            return lifecycle.fetch(get_redis(), job_id)
-        except NoSuchJobError:
-            pass
-    raise ApiProblem(404, "Unknown job", f"no job with id {job_id!r}", type="urn:offload:problem:unknown-job")
-
-
-def prepare_call(body: Any) -> queueing.Call:
-    """A validated call from one request body, or the problem that stops it."""
-    try:
-        request_ = EnqueueRequest.model_validate(body)
-    except ValidationError as error:
-        raise invalid_arguments(error) from None
-    task = find_task(request_.task)
-    check_queue(request_.queue, ("queue",))
-    _check_schedule(request_)
-    _check_parents(request_.depends_on or [])
-    try:
-        return queueing.prepare(
-            task,
-            request_.args,
-            queue=request_.queue,
-            timeout=request_.timeout,
-            delay=request_.delay,
-            at=request_.at,
-            depends_on=request_.depends_on or [],
-        )
-    except ValidationError as error:
-        raise invalid_arguments(error, prefix=("args",)) from None
-
-
-def check_queue(queue: str | None, loc: tuple[str, ...]) -> None:
-    """A queue the app declares (``QUEUES``), or a 422 naming them."""
-    queues = get_settings().QUEUES
-    if queue is not None and queue not in queues:
-        raise field_problem(list(loc), f"must be one of the app's queues: {', '.join(queues)}")
-
-
 def _created(job: TaskJob, status: int) -> tuple[dict[str, Any], int, dict[str, str]]:
     document = job_document(job)
     return document, status, {"Location": document["links"]["self"]}
 
 
-@contextmanager
-def _conflicts() -> Iterator[None]:
-    """Turn a ``JobStateError`` into a 409 problem."""
-    try:
-        yield
-    except lifecycle.JobStateError as error:
-        raise ApiProblem(409, "Conflict", str(error), type="urn:offload:problem:job-state") from None
-
-
-def _check_schedule(body: EnqueueRequest) -> None:
-    if body.delay is not None and body.at is not None:
-        raise field_problem(["at"], "cannot be combined with delay", "give either delay or at, not both")
-    if body.at is not None and body.at <= datetime.now(UTC):
-        raise field_problem(["at"], "must be in the future", "at must be in the future")
-    if body.at is not None and body.at > datetime.now(UTC) + timedelta(seconds=SCHEDULE_HORIZON_SECONDS):
-        raise field_problem(["at"], "must be within a year", "a job may be scheduled at most a year ahead")
-
-
-def _check_parents(parent_ids: list[str]) -> None:
-    """Every parent exists: one round trip for all of them."""
-    well_formed = [parent for parent in parent_ids if JOB_ID.fullmatch(parent)]
-    with get_redis().pipeline(transaction=False) as pipe:
-        for parent in well_formed:
-            pipe.exists(TaskJob.key_for(parent))
-        existing = {parent for parent, found in zip(well_formed, pipe.execute(), strict=True) if found}
-    errors = [
-        {"loc": ["depends_on", index], "msg": f"no job with id {parent!r}", "type": "value_error"}
-        for index, parent in enumerate(parent_ids)
-        if parent not in existing
-    ]
-    if errors:
-        raise validation_problem("depends_on names unknown jobs", errors)
+def _find(job_id: str) -> TaskJob:
+    return lifecycle.find(get_redis(), job_id)

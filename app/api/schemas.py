@@ -10,15 +10,15 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from jobs.index import CURSOR_PATTERN
+from jobs.records.job_index import CURSOR_PATTERN
+from jobs.submission.calls import SCHEDULE_HORIZON_SECONDS
 from jobs.vocabulary import ID_PATTERN, Status
 
 QueueName = Annotated[str, Field(pattern=ID_PATTERN, description="One of the app's queues (QUEUES)")]
 JobId = Field(pattern=ID_PATTERN)
 
 
-# How far ahead a job may be scheduled, and how many jobs one may wait for: one rule each.
-SCHEDULE_HORIZON_SECONDS = 365 * 24 * 3600
+# How many jobs one may wait for (how far ahead one may be scheduled: jobs.submission.calls).
 MAX_PARENTS = 20
 
 

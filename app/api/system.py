@@ -10,7 +10,7 @@ from rq.serializers import JSONSerializer
 
 from app.documents import iso
 from app.redis_client import get_redis
-from jobs.enqueue import queue_counts
+from jobs.queues import queue_counts
 from jobs.worker.liveness import heartbeat_age, is_alive
 
 bp = Blueprint("system", __name__)

@@ -7,8 +7,7 @@ from typing import Any
 from flask import Blueprint
 
 from app.documents import iso
-from app.problems import ApiProblem
-from jobs.registry import Task, UnknownTaskError, registry
+from jobs.registry import Task, registry
 
 bp = Blueprint("tasks", __name__)
 
@@ -28,18 +27,6 @@ def task_info(task: Task) -> dict[str, Any]:
     }
 
 
-def find_task(name: str) -> Task:
-    try:
-        return registry.lookup(name)
-    except UnknownTaskError:
-        raise ApiProblem(
-            404,
-            "Unknown task",
-            f"no task named {name!r}; GET /api/tasks lists them",
-            type="urn:offload:problem:unknown-task",
-        ) from None
-
-
 @bp.get("/tasks")
 def list_tasks() -> dict[str, Any]:
     return {"tasks": [task_info(task) for task in registry.all()]}
@@ -47,4 +34,4 @@ def list_tasks() -> dict[str, Any]:
 
 @bp.get("/tasks/<name>")
 def show_task(name: str) -> dict[str, Any]:
-    return task_info(find_task(name))
+    return task_info(registry.lookup(name))  # UnknownTaskError: a 404 (app.domain_problems)

@@ -9,10 +9,10 @@ from typing import Any
 from flask import Blueprint, current_app, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from app import uploading
+from app import rate_limits, uploading
 from app.json_body import json_body
 from app.problems import ApiProblem, field_problem, invalid_arguments
-from jobs import uploads
+from jobs.records import uploaded_files
 
 bp = Blueprint("uploads", __name__)
 
@@ -27,6 +27,7 @@ class Base64Upload(BaseModel):
 
 @bp.post("/uploads")
 def create_upload() -> tuple[dict[str, Any], int]:
+    rate_limits.count_upload()
     request.max_content_length = current_app.config["UPLOAD_MAX_BYTES"] * 4 // 3 + 4096
     if request.mimetype == "multipart/form-data":
         upload = _from_multipart()
@@ -44,7 +45,7 @@ def create_upload() -> tuple[dict[str, Any], int]:
         "filename": upload.filename,
         "content_type": upload.content_type,
         "size": len(upload.data),
-        "expires_in": uploads.TTL,
+        "expires_in": uploaded_files.TTL,
     }, 201
 
 
@@ -55,14 +56,16 @@ def delete_upload(upload_id: str) -> tuple[str, int]:
     return "", 204
 
 
-def _from_multipart() -> uploads.Upload:
+def _from_multipart() -> uploaded_files.Upload:
     sent = request.files.get("file")
     if sent is None:
         raise _problem(["file"], "send the file in a form field named 'file'")
-    return uploads.Upload(sent.read(), sent.mimetype or "application/octet-stream", sent.filename or "upload.bin")
+    return uploaded_files.Upload(
+        sent.read(), sent.mimetype or "application/octet-stream", sent.filename or "upload.bin"
+    )
 
 
-def _from_json() -> uploads.Upload:
+def _from_json() -> uploaded_files.Upload:
     try:
         body = Base64Upload.model_validate(json_body())
     except ValidationError as error:
@@ -71,7 +74,7 @@ def _from_json() -> uploads.Upload:
         data = base64.b64decode(body.data, validate=True)
     except (binascii.Error, ValueError):
         raise _problem(["data"], "not valid base64") from None
-    return uploads.Upload(data, body.content_type, body.filename)
+    return uploaded_files.Upload(data, body.content_type, body.filename)
 
 
 def _problem(loc: list[str], msg: str) -> ApiProblem:

@@ -10,20 +10,21 @@ from flask import Blueprint, Response, abort, redirect, render_template, request
 from pydantic import ValidationError
 from werkzeug.datastructures import FileStorage
 
-from app import backpressure, uploading
-from app.api.jobs import fetch_job, prepare_call
+from app import submitting, uploading
 from app.api.schemas import ListJobsQuery
 from app.documents import job_document, job_filter, progress_of, status_of, task_name
-from app.problems import ApiProblem
+from app.domain_problems import problem_of
 from app.redis_client import get_redis
 from app.web.forms import OPTION_PREFIX, args_from_form, field_errors, fields_of
-from jobs import enqueue as queueing
-from jobs import events, uploads
-from jobs import index as job_index
-from jobs.enqueue import queue_counts
+from jobs import lifecycle
 from jobs.job import TaskJob
+from jobs.lifecycle import UnknownJobError
+from jobs.queues import queue_counts
+from jobs.records import job_events, job_index, uploaded_files
+from jobs.records.uploaded_files import UploadQuotaError
 from jobs.registry import Task, UnknownTaskError, registry
 from jobs.settings import get_settings
+from jobs.submission import InvalidCall, RefusedError
 from jobs.vocabulary import REGISTRY_STATES, STATUSES
 
 bp = Blueprint("pages", __name__)
@@ -52,20 +53,17 @@ def task_form(name: str) -> Response | tuple[str, int] | tuple[str, int, dict[st
         return _render_form(task, fields, {}, {}, None), 200
     try:
         submission = args_from_form(fields, request.form, request.files, _store_upload)
-    except ApiProblem as problem:  # the upload was refused: Redis nearly full, the quota used up
-        page = _render_form(task, fields, request.form, {}, problem.detail or problem.title)
-        return page, problem.status, dict(problem.headers or {})
-    errors = submission.errors
-    if not errors:
-        try:
-            job = _submit({"task": task.name, "args": submission.args, **_options(request.form)})
-        except ApiProblem as problem:
-            if problem.status != 422:
-                page = _render_form(task, fields, request.form, {}, problem.detail or problem.title)
-                return page, problem.status, dict(problem.headers or {})  # a 429 keeps its Retry-After
-            errors = field_errors(problem.errors or [], fields)
-        else:
+        errors = submission.errors
+        if not errors:
+            call = submitting.call_from({"task": task.name, "args": submission.args, **_options(request.form)})
+            [job] = submitting.submit([call])
             return redirect(url_for(".job", job_id=job.id), 303)
+    except InvalidCall as invalid:
+        errors = field_errors(invalid.errors, fields)
+    except (RefusedError, UploadQuotaError) as refused:  # Redis nearly full, a limit or a quota reached
+        problem = problem_of(refused)
+        page = _render_form(task, fields, request.form, {}, problem.detail or problem.title)
+        return page, problem.status, dict(problem.headers)  # a 429 keeps its Retry-After
     return _render_form(task, fields, request.form, errors, "Some fields need another look."), 422
 
 
@@ -103,9 +101,9 @@ def history() -> tuple[str, int]:
 def job(job_id: str) -> str:
     redis = get_redis()
     # The stream position first: anything that happens after it reaches the page as an event.
-    last_event_id = events.last_event_id(redis, job_id)
+    last_event_id = job_events.last_event_id(redis, job_id)
     document = job_document(_job_or_404(job_id))
-    lines, dropped = events.read_logs(redis, job_id, LOG_TAIL)
+    lines, dropped = job_events.read_logs(redis, job_id, LOG_TAIL)
     artifact = _artifact_of(document)
     return render_template(
         "job.html", job=document, lines=lines, dropped=dropped, last_event_id=last_event_id, artifact=artifact
@@ -135,8 +133,8 @@ def _task_or_404(name: str) -> Task:
 
 def _job_or_404(job_id: str) -> TaskJob:
     try:
-        return fetch_job(job_id)  # the API's lookup: the same id rules
-    except ApiProblem:
+        return lifecycle.find(get_redis(), job_id)  # the API's lookup: the same id rules
+    except UnknownJobError:
         abort(404, f"No job has the id {job_id!r} (or it expired).")
 
 
@@ -149,7 +147,9 @@ def _artifact_of(document: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _store_upload(sent: FileStorage) -> str:
-    upload = uploads.Upload(sent.read(), sent.mimetype or "application/octet-stream", sent.filename or "upload.bin")
+    upload = uploaded_files.Upload(
+        sent.read(), sent.mimetype or "application/octet-stream", sent.filename or "upload.bin"
+    )
     return uploading.accept(upload)
 
 
@@ -172,14 +172,6 @@ def _options(form: Any) -> dict[str, Any]:
         except ValueError:
             options["at"] = at
     return options
-
-
-def _submit(body: dict[str, Any]) -> TaskJob:
-    """Enqueue exactly as POST /api/jobs does: the same validation, backpressure and write."""
-    call = prepare_call(body)
-    admission = backpressure.admission([call])
-    with backpressure.refusals():
-        return queueing.submit(get_redis(), call, admission)
 
 
 def _render_form(task: Task, fields: list[Any], values: Any, errors: dict[str, list[str]], message: str | None) -> str:

@@ -10,9 +10,10 @@ from typing import Annotated, Literal
 from PIL import Image, UnidentifiedImageError
 from pydantic import Field
 
-from jobs import progress, task, uploads
-from jobs.artifacts import Artifact
+from jobs import progress, task
 from jobs.context import connection
+from jobs.records import uploaded_files
+from jobs.records.artifacts import Artifact
 
 MAX_INPUT_BYTES = 20 * 1024 * 1024
 # A 5,000 × 5,000 image; larger ones are refused as possible decompression bombs (a 208 KB
@@ -93,5 +94,5 @@ def thumbnail(
     format: Literal["png", "jpeg", "webp"] = "png",
 ) -> Artifact:
     """Make thumbnails of an uploaded image, one per size (a zip when there are several)."""
-    upload = uploads.load(connection(), image)
+    upload = uploaded_files.load(connection(), image)
     return make_thumbnails(upload.data, sizes, format)

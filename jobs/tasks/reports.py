@@ -12,7 +12,7 @@ from typing import Annotated
 from pydantic import Field
 
 from jobs import progress, task
-from jobs.artifacts import Artifact
+from jobs.records.artifacts import Artifact
 from jobs.registry import lowest_queue
 
 Cell = str | int | float | bool | None

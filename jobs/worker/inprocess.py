@@ -48,7 +48,7 @@ from rq.timeouts import JobTimeoutException
 from rq.utils import current_timestamp, now, utcformat
 from rq.worker.base import WorkerStatus
 
-from jobs import events, metrics
+from jobs.records import job_events, job_metrics
 from jobs.worker.forking import ForkingWorker, printable
 from jobs.worker.placement import keep_to_cpus, lower_priority
 
@@ -91,7 +91,7 @@ class InProcessWorker(ForkingWorker):
         self._interruptible = False
         self._finished: list[str] = []  # the successes not written yet, one JSON object each
         self._finished_jobs: dict[str, tuple[_Running, Any]] = {}
-        self._tally = metrics.Tally()
+        self._tally = job_metrics.Tally()
         self._tally_written = 0.0
         self._step_source = (_LUA / "record_and_take.lua").read_text()
         self._step_sha = ""
@@ -120,12 +120,12 @@ class InProcessWorker(ForkingWorker):
                 "execs_template": ExecutionRegistry("{job}", self.connection).key,
                 "wip_template": rq.registry.StartedJobRegistry("{queue}", connection=self.connection).key,
                 "dependents_template": self.job_class.dependents_key_for("{job}"),
-                "events_template": events.events_key("{job}"),
+                "events_template": job_events.events_key("{job}"),
                 "worker_ttl": self.job_monitoring_interval + RQ_BUSY_BEAT_MARGIN,
                 "interval": self.job_monitoring_interval,
                 "margin": RQ_EXECUTION_MARGIN,
-                "events_ttl": events.DEFAULT_TTL,
-                "events_maxlen": events.EVENTS_MAXLEN,
+                "events_ttl": job_events.DEFAULT_TTL,
+                "events_maxlen": job_events.EVENTS_MAXLEN,
             }
         )
 
@@ -180,7 +180,7 @@ class InProcessWorker(ForkingWorker):
                         checked_suspension = time.monotonic()
                     if self.should_run_maintenance_tasks:
                         self.run_maintenance_tasks()
-                    with metrics.tallied(self._tally):
+                    with job_metrics.tallied(self._tally):
                         outcome = self._take_next(burst, max_idle_time)
                         if outcome is None:
                             break
@@ -463,9 +463,9 @@ class InProcessWorker(ForkingWorker):
                     "started_ts": repr(execution.created_at.timestamp()),
                     "ended_ts": repr(job.ended_at.timestamp()),
                     "working": repr((job.ended_at - job.started_at).total_seconds()),
-                    "events_key": events.events_key(job.id),
+                    "events_key": job_events.events_key(job.id),
                     "event": json.dumps({"status": "finished", "at": time.time()}),
-                    "side_keys": events.keys_of(job.id)[1:],
+                    "side_keys": job_events.keys_of(job.id)[1:],
                     "dependents_key": job.dependents_key,
                     "dependencies_key": job.dependencies_key,
                 }
@@ -482,7 +482,7 @@ class InProcessWorker(ForkingWorker):
     ) -> None:
         deferred = {job_id.decode() for job_id in deferred_ids}
         lost = {job_id.decode() for job_id in lost_ids}
-        with metrics.tallied(self._tally):  # counted with the next write
+        with job_metrics.tallied(self._tally):  # counted with the next write
             for job_id, (running, result) in jobs.items():
                 if job_id in lost:
                     self.log.warning(

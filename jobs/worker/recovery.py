@@ -34,9 +34,9 @@ from rq.serializers import JSONSerializer
 from rq.utils import utcparse
 from rq.worker import Worker as RQWorker
 
-from jobs import events
 from jobs.job import TaskJob
 from jobs.lifecycle import cancel_dependents
+from jobs.records import job_events
 from jobs.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -134,7 +134,7 @@ def _requeue_or_fail(
             job.set_status(JobStatus.QUEUED, pipeline=pipe)
             pipe.lpush(Queue.redis_queue_namespace_prefix + job.origin, job.id)  # the front, as a hand-back
             reason = "recovered: its worker died"
-            events.publish_status(pipe, job.id, "queued", reason=reason, recoveries=recoveries + 1)
+            job_events.publish_status(pipe, job.id, "queued", reason=reason, recoveries=recoveries + 1)
             pipe.execute()
             done.requeued.append(job.id)
             log.warning("job %s re-queued: its worker died (recovery %d of %d)", job.id, recoveries + 1, max_recoveries)
@@ -144,7 +144,7 @@ def _requeue_or_fail(
             f"(recovered {recoveries} times; OFFLOAD_MAX_RECOVERIES={max_recoveries})"
         )
         record_job_failure(job, f"{WorkerLostError.__module__}.{WorkerLostError.__name__}: {message}", pipe)
-        events.publish_end(pipe, job.id, "failed", job.failure_ttl or events.DEFAULT_TTL)
+        job_events.publish_end(pipe, job.id, "failed", job.failure_ttl or job_events.DEFAULT_TTL)
         job.record_end("failed", pipe)
         pipe.execute()
     done.failed.append(job.id)

@@ -5,9 +5,9 @@ value stops the process with one line naming it) and loads the task registry, so
 task module stops the worker at start-up, not at the first job.
 """
 
-from jobs import cron_scheduler as _cron_scheduler
 from jobs import logging_config as _logging_config
 from jobs.connection import redis_url as _redis_url
+from jobs.cron import resilient_scheduler
 from jobs.job import never_unpickle as _never_unpickle
 from jobs.registry import registry as _registry
 from jobs.settings import SettingsError as _SettingsError
@@ -31,7 +31,7 @@ if _unknown:
 _never_unpickle()
 
 # `rq cron` reads this module before it builds its scheduler: make that one survive outages.
-_cron_scheduler.install()
+resilient_scheduler.install()
 
 # A worker started while RQ is suspended waits, registered and visible, instead of exiting 1.
 _wait_when_suspended_at_start()

@@ -14,7 +14,7 @@ from typing import Any
 import rq
 from rq.job import JobStatus
 
-from jobs import events
+from jobs.records import job_events
 from jobs.settings import get_settings
 
 
@@ -56,7 +56,7 @@ class HandBackAtShutdown(rq.Worker):
             self.cleanup_execution(job, pipeline=pipe, execution=execution)
             job.set_status(JobStatus.QUEUED, pipeline=pipe)
             queue.push_job_id(job.id, pipeline=pipe, at_front=True)
-            events.publish_status(pipe, job.id, "queued", reason="handed back: its worker was shutting down")
+            job_events.publish_status(pipe, job.id, "queued", reason="handed back: its worker was shutting down")
             pipe.execute()
         self._handing_back = None
         self.log.warning("job %s handed back to queue %s: the worker is shutting down", job.id, job.origin)

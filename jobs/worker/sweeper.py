@@ -15,9 +15,8 @@ import time
 
 from redis import Redis
 
-from jobs import events
-from jobs import index as job_index
-from jobs.enqueue import queue_for
+from jobs.queues import queue_for
+from jobs.records import job_events, job_index
 
 log = logging.getLogger(__name__)
 SUSPECTS_KEY = "offload:sweeper:suspects"
@@ -68,7 +67,7 @@ def sweep(connection: Redis, confirm_after: float = 10.0, scan: int = 5000) -> l
             elif now - first_seen >= confirm_after:
                 job_id, origin = entry.split("|", 1)
                 queue_for(connection, origin).push_job_id(job_id, pipeline=pipe, at_front=True)
-                events.publish_status(pipe, job_id, "queued", reason="recovered: its worker died while taking it")
+                job_events.publish_status(pipe, job_id, "queued", reason="recovered: its worker died while taking it")
                 pipe.zrem(SUSPECTS_KEY, entry)
                 requeued.append(job_id)
         stale = [entry for entry in suspects if entry not in lost_now]

@@ -8,7 +8,7 @@ import redis
 import requests
 from rq.serializers import JSONSerializer
 
-from jobs import enqueue as queueing
+from jobs import submission
 from jobs.job import TaskJob
 from scripts.bench.common import (
     AUTH,
@@ -59,7 +59,7 @@ def _pickup_waits(bench: Bench, jobs: int) -> list[float]:
     time.sleep(0.5)
     waits = []
     for _ in range(jobs):
-        job = queueing.enqueue(connection, "demo.noop")
+        job = submission.enqueue(connection, "demo.noop")
         wait_for(lambda key=job.key: connection.hget(key, "status") == b"finished", what="a job to finish")
         job = TaskJob.fetch(job.id, connection=connection, serializer=JSONSerializer)
         waits.append((job.started_at - job.enqueued_at).total_seconds() * 1000)

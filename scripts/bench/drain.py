@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from jobs import enqueue as queueing
+from jobs import submission
 from jobs.registry import registry
 from jobs.vocabulary import DEFAULT_QUEUES
 from scripts.bench import peers
@@ -39,8 +39,8 @@ def fill(bench: Bench, jobs: int, task: str = "demo.noop") -> None:
     registry.load()
     with bench.redis() as connection:
         for begin in range(0, jobs, CHUNK):
-            calls = [queueing.prepare(task, {}) for _ in range(min(CHUNK, jobs - begin))]
-            queueing.write(connection, calls)
+            calls = [submission.prepare(task, {}) for _ in range(min(CHUNK, jobs - begin))]
+            submission.write(connection, calls)
 
 
 def rq_worker(worker_class: str) -> tuple[dict[str, str], list[str]]:

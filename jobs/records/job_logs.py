@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 from redis import Redis
 
-from jobs.events import LOG_MAX_LINE_BYTES, append_logs
+from jobs.records.job_events import LOG_MAX_LINE_BYTES, append_logs
 
 FLUSH_INTERVAL = 0.2
 MAX_BUFFERED = 500

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from redis import Redis
 from redis.client import Pipeline
 
-from jobs.events import artifact_key
+from jobs.records.job_events import artifact_key
 
 MAX_BYTES = 16 * 1024 * 1024
 

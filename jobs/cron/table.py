@@ -1,9 +1,9 @@
-"""The cron table, for RQ's own scheduler: ``rq cron jobs.cron``.
+"""The cron table, for RQ's own scheduler: ``rq cron jobs.cron.table``.
 
 Every task declared with ``@task(cron=...)`` or ``@task(every=...)`` is registered
 here; nothing is listed twice. RQ's ``CronJob`` builds its queue without a serializer,
 so its jobs would be pickled; ``OffloadCronJob`` enqueues through Offload's own
-``jobs.enqueue`` instead, so cron jobs are JSON, carry their task name, are listed in
+``jobs.submission`` instead, so cron jobs are JSON, carry their task name, are listed in
 the job index and run through the worker's allowlist like every other job. Cron
 expressions are read in the process's time zone: the Procfile runs cron with TZ=UTC.
 """
@@ -16,7 +16,7 @@ import rq.cron
 from redis import Redis
 from rq.cron import CronJob
 
-from jobs import enqueue as queueing
+from jobs import submission
 from jobs.job import TaskJob
 from jobs.registry import registry
 
@@ -26,7 +26,7 @@ class OffloadCronJob(CronJob):
 
     def enqueue(self, connection: Redis) -> TaskJob:
         task = registry.lookup_path(self.func_name)
-        job = queueing.enqueue(connection, task, dict(self.kwargs), meta={"cron": self.name})
+        job = submission.enqueue(connection, task, dict(self.kwargs), meta={"cron": self.name})
         with connection.pipeline() as pipe:
             pipe.zadd(self.job_history_key, {job.id: job.created_at.timestamp()})
             pipe.zremrangebyrank(self.job_history_key, 0, -(rq.cron.DEFAULT_CRON_JOB_HISTORY_LIMIT + 1))
