@@ -32,8 +32,8 @@ $(CHROMIUM) $(WRK):
 run: $(VENV)/.runtime
 	$(BIN)/python scripts/run.py $(RUN_ARGS)
 
-## test: install the dev requirements and run the whole test suite, then RQ's own suite with Offload's workers
-test: $(VENV)/.dev $(CHROMIUM) $(WRK)
+## test: install the dev requirements, lint, run the whole test suite, then RQ's own suite with Offload's workers
+test: lint $(CHROMIUM) $(WRK)
 	CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest
 	$(BIN)/python -m scripts.rq_suite
 
@@ -45,10 +45,11 @@ test-rq: $(VENV)/.dev
 bench: $(VENV)/.dev $(WRK)
 	$(BIN)/python -m scripts.bench $(if $(PEERS),--peers) $(ARGS)
 
-## lint: ruff's checks and formatting
+## lint: ruff's checks and formatting, and the type checker on app/ and jobs/
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(VENV)/.dev
 	$(BIN)/ruff check --fix .

@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import auth, dashboard, flask_settings, metrics, redis_client, request_ids
@@ -29,7 +30,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     flask_settings.configure(app, test_config)
     trust_proxies(app)
     configure_sessions(app)
-    app.json.sort_keys = False
+    if isinstance(app.json, DefaultJSONProvider):
+        app.json.sort_keys = False  # documents keep the order they are built in
     logging_config.configure()
 
     registry.load()

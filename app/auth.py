@@ -18,7 +18,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, current_app, g, redirect, request, session, url_for
+from flask import Flask, current_app, g, redirect, request, session, url_for
+from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFProtect
 
 from app.flask_settings import api_tokens
@@ -45,7 +46,7 @@ def _matches_any(candidate: str, secrets: list[str]) -> bool:
 
 
 def token_is_valid(candidate: str | None) -> bool:
-    return bool(candidate) and _matches_any(candidate, api_tokens())
+    return candidate is not None and candidate != "" and _matches_any(candidate, api_tokens())
 
 
 def _login_secrets() -> list[str]:
@@ -132,16 +133,18 @@ def safe_next(target: str | None) -> str:
     return target if not parts.scheme and not parts.netloc else url_for("web.pages.tasks")
 
 
-def _to_login() -> Response:
+def _to_login() -> ResponseReturnValue:
     full = request.full_path if request.query_string else request.path
     return redirect(url_for("web.login.login", next=full))
 
 
-def _require_credential() -> Response | None:
+def _require_credential() -> ResponseReturnValue | None:
     api = request.path.startswith("/api/") or request.path in ("/api", "/metrics")
     dashboard = request.path == DASHBOARD_PREFIX or request.path.startswith(f"{DASHBOARD_PREFIX}/")
     if api:
-        return None if _is_public() else _require_api_credential()
+        if not _is_public():
+            _require_api_credential()
+        return None
     if not _is_public() and not session_is_valid():
         if not (dashboard and (token_is_valid(_basic_password()) or token_is_valid(bearer_token()))):
             return _to_login()  # scripts may still read the dashboard's JSON with a token

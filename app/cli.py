@@ -233,7 +233,7 @@ def _stream_node_max_bytes() -> int:
     """The server's stream node size; 0 when it may not be read (managed services refuse CONFIG)."""
     try:
         found = get_redis().config_get("stream-node-max-bytes")
-        return int(found.get("stream-node-max-bytes", 0))
+        return int(found.get("stream-node-max-bytes") or 0)
     except (RedisError, ValueError):
         return 0
 

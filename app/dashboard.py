@@ -26,6 +26,7 @@ from flask import Flask, Response, current_app, request
 from rq import Worker
 from rq.exceptions import DeserializationError, InvalidJobOperation, NoSuchJobError
 from rq.serializers import JSONSerializer
+from rq.worker.base import BaseWorker
 from rq_dashboard.version import VERSION as RQ_DASHBOARD_VERSION
 
 from app import dashboard_templates
@@ -38,7 +39,7 @@ class JSONWorker(Worker):
     """``Worker`` whose ``all()`` reads workers and their current jobs as JSON."""
 
     @classmethod
-    def all(cls, *args: Any, **kwargs: Any) -> list[Worker]:
+    def all(cls, *args: Any, **kwargs: Any) -> list[BaseWorker]:
         kwargs.setdefault("serializer", JSONSerializer)
         kwargs.setdefault("job_class", TaskJob)
         return super().all(*args, **kwargs)

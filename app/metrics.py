@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 from flask import Blueprint, Flask, Response, g, request
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from redis import Redis
 from redis.exceptions import RedisError
@@ -39,7 +39,7 @@ class RedisCollector(Collector):
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
 
-    def collect(self) -> Iterator[object]:
+    def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("offload_redis_up", "1 when Redis answered this scrape")
         try:
             families = list(self._families())
@@ -51,7 +51,7 @@ class RedisCollector(Collector):
         yield up
         yield from families
 
-    def _families(self) -> Iterator[object]:
+    def _families(self) -> Iterator[Metric]:
         depth = GaugeMetricFamily("offload_queue_jobs", "Jobs per queue and state", labels=["queue", "state"])
         for name, counts in queue_counts(self.redis).items():
             for state, count in counts.items():

@@ -22,3 +22,13 @@ def redis_url(url: str, verify_tls: bool | None = None) -> str:
     query = dict(parse_qsl(parts.query))
     query["ssl_cert_reqs"] = "none"
     return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def text(value: bytes | str) -> str:
+    """A value Redis answered, as text: Offload's clients answer bytes (``decode_responses`` off)."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def binary(value: bytes | str) -> bytes:
+    """A value Redis answered, as bytes."""
+    return value if isinstance(value, bytes) else value.encode()

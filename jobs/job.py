@@ -10,10 +10,11 @@ events (see ``jobs.records.job_events``) and captures what the task logs.
 from __future__ import annotations
 
 import sys
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import rq.serializers
 from pydantic_core import to_jsonable_python
+from redis import Redis
 from redis.client import Pipeline
 from rq.exceptions import DeserializationError
 from rq.job import Job, JobStatus
@@ -39,15 +40,15 @@ class _SerializerCheck(metaclass=_HasDumpsAndLoads):
 
 
 if sys.version_info < (3, 12):
-    rq.serializers.Serializer = _SerializerCheck  # type: ignore[misc]
+    rq.serializers.Serializer = _SerializerCheck  # type: ignore[misc, assignment]  # RQ's Protocol, replaced on purpose
 
 
 def never_unpickle() -> None:
     """Make RQ's default serializer JSON in this process, so that no code path that forgets to
     name a serializer (rq-dashboard's job views, say) can unpickle what a stranger wrote. The
     web (app.dashboard), the worker and cron (jobs.worker.rq_cli_config) call it at start-up."""
-    rq.serializers.DefaultSerializer = rq.serializers.JSONSerializer  # type: ignore[misc]
-    rq.serializers.PickleSerializer = rq.serializers.JSONSerializer  # type: ignore[misc]
+    rq.serializers.DefaultSerializer = rq.serializers.JSONSerializer  # type: ignore[misc, assignment]  # on purpose
+    rq.serializers.PickleSerializer = rq.serializers.JSONSerializer  # type: ignore[assignment]  # on purpose
 
 
 class ForbiddenJobError(UnknownTaskError):
@@ -60,6 +61,20 @@ class TaskJob(Job):
     # RQ builds a new registry object on every access, resolving the serializer each time (a
     # slow Protocol check on Python 3.11); a registry is only a queue name and a connection.
     _registries: ClassVar[dict[tuple[str, str, int], BaseRegistry]] = {}
+
+    @classmethod
+    def load(cls, connection: Redis, job_id: str) -> TaskJob:
+        """The stored job (JSON); ``NoSuchJobError`` when there is none. RQ's ``fetch`` is typed as
+        returning ``Job`` while it builds ``cls``: this says so once."""
+        return cast(TaskJob, cls.fetch(job_id, connection=connection, serializer=rq.serializers.JSONSerializer))
+
+    @classmethod
+    def load_many(cls, connection: Redis, job_ids: list[str]) -> list[TaskJob | None]:
+        """The stored jobs in order, None for each that is gone: one round trip."""
+        return cast(
+            "list[TaskJob | None]",
+            cls.fetch_many(job_ids, connection=connection, serializer=rq.serializers.JSONSerializer),
+        )
 
     def _registry(self, kind: type[BaseRegistry]) -> Any:
         key = (kind.__name__, self.origin, id(self.connection))

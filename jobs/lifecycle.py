@@ -5,7 +5,7 @@ from __future__ import annotations
 from redis import Redis
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
-from rq.job import JobStatus
+from rq.job import Job, JobStatus
 from rq.registry import CanceledJobRegistry, FailedJobRegistry
 from rq.serializers import JSONSerializer
 
@@ -27,7 +27,7 @@ class UnknownJobError(LookupError):
 
 
 def fetch(connection: Redis, job_id: str) -> TaskJob:
-    return TaskJob.fetch(job_id, connection=connection, serializer=JSONSerializer)
+    return TaskJob.load(connection, job_id)
 
 
 def find(connection: Redis, job_id: str) -> TaskJob:
@@ -61,7 +61,7 @@ def cancel(connection: Redis, job: TaskJob, reason: str = "canceled on request")
     raise JobStateError(f"the job already ended ({current})")
 
 
-def cancel_dependents(connection: Redis, parent: TaskJob, reason: str) -> list[str]:
+def cancel_dependents(connection: Redis, parent: Job, reason: str) -> list[str]:
     """Cancel every job waiting on ``parent`` (and theirs), so none waits forever."""
     canceled, pending = [], list(parent.dependent_ids)
     while pending:

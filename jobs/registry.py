@@ -331,7 +331,7 @@ def _args_model(fn: Callable[..., Any]) -> type[BaseModel]:
         default = ... if param.default is inspect.Parameter.empty else param.default
         fields[param.name] = (param.annotation, default)
     model_name = "".join(part.capitalize() for part in _default_name(fn).replace("_", ".").split(".")) + "Args"
-    return create_model(  # type: ignore[call-overload]
+    return create_model(
         model_name,
         __config__=ConfigDict(extra="forbid", allow_inf_nan=False),
         __doc__=f"Arguments of {fn.__qualname__}.",

@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 from app.documents import job_document
 from app.problems import ApiProblem, field_problem
 from app.redis_client import get_redis
+from jobs.connection import text
 from jobs.lifecycle import fetch, find
 from jobs.records.job_events import read_events
 from jobs.vocabulary import TERMINAL
@@ -110,7 +111,7 @@ def _ended_status(redis: Redis, job_id: str) -> str | None:
     raw = redis.hget(f"rq:job:{job_id}", "status")
     if raw is None:
         return "expired"
-    status = raw.decode()
+    status = text(raw)
     return status if status in TERMINAL else None
 
 

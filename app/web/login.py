@@ -3,7 +3,8 @@ or the admin password. Failed attempts are rate limited per client (see app.rate
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
 from app import rate_limits
 from app.auth import log_in, log_out, public, safe_next, session_is_valid
@@ -15,7 +16,7 @@ WRONG = "That is neither an API token nor the admin password."
 
 @bp.route("/login", methods=["GET", "POST"])
 @public
-def login() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
+def login() -> ResponseReturnValue:
     target = safe_next(request.values.get("next"))
     if request.method == "POST":
         try:
@@ -35,6 +36,6 @@ def login() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
 
 @bp.post("/logout")
 @public
-def logout() -> Response:
+def logout() -> ResponseReturnValue:
     log_out()
     return redirect(url_for(".login"), 303)

@@ -6,7 +6,8 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from pydantic import ValidationError
 from werkzeug.datastructures import FileStorage
 
@@ -46,7 +47,7 @@ def tasks() -> str:
 
 
 @bp.route("/tasks/<name>", methods=["GET", "POST"])
-def task_form(name: str) -> Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
+def task_form(name: str) -> ResponseReturnValue:
     task = _task_or_404(name)
     fields = fields_of(task.schema())
     if request.method == "GET":

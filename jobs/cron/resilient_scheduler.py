@@ -29,4 +29,4 @@ class ResilientCronScheduler(CronScheduler):
 
 
 def install() -> None:
-    rq.cli.cli_cron.CronScheduler = ResilientCronScheduler
+    rq.cli.cli_cron.CronScheduler = ResilientCronScheduler  # type: ignore[misc]  # the class RQ's CLI builds

@@ -39,7 +39,7 @@ class OffloadCronJob(CronJob):
 def register_scheduled_tasks() -> list[dict[str, Any]]:
     """Hand every scheduled task of the registry to RQ's cron loader."""
     # CronScheduler.register builds entries by this module-level name.
-    rq.cron.CronJob = OffloadCronJob
+    rq.cron.CronJob = OffloadCronJob  # type: ignore[misc]  # the class RQ's loader builds
     registered = []
     for task in registry.all():
         if task.cron or task.every:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from redis import Redis
 from redis.client import Pipeline
 
+from jobs.connection import binary, text
 from jobs.records.job_events import artifact_key
 
 MAX_BYTES = 16 * 1024 * 1024
@@ -47,4 +48,4 @@ def load(connection: Redis, job_id: str) -> Artifact | None:
     raw = connection.hgetall(artifact_key(job_id))
     if not raw:
         return None
-    return Artifact(raw[b"data"], raw[b"content_type"].decode(), raw[b"filename"].decode())
+    return Artifact(binary(raw[b"data"]), text(raw[b"content_type"]), text(raw[b"filename"]))

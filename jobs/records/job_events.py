@@ -15,6 +15,8 @@ from typing import Any
 from redis import Redis
 from redis.client import Pipeline
 
+from jobs.connection import text
+
 EVENTS_MAXLEN = 5000
 LOG_MAX_LINES = 2000
 LOG_MAX_LINE_BYTES = 4096
@@ -91,11 +93,11 @@ def read_events(
     redis: Redis, job_id: str, after: str, block_ms: int | None = None, count: int = 200
 ) -> list[tuple[str, str, dict[str, Any]]]:
     """Events after the stream id ``after`` (``"0"`` for all): ``(id, type, data)`` tuples."""
-    answer = redis.xread({events_key(job_id): after}, count=count, block=block_ms)
+    answer: Any = redis.xread({events_key(job_id): after}, count=count, block=block_ms)
     events = []
     for _key, entries in answer or []:
         for entry_id, fields in entries:
-            events.append((entry_id.decode(), fields[b"type"].decode(), json.loads(fields[b"data"])))
+            events.append((text(entry_id), text(fields[b"type"]), json.loads(fields[b"data"])))
     return events
 
 
@@ -118,5 +120,5 @@ return 1
 
 def last_event_id(redis: Redis, job_id: str) -> str:
     """The id of the job's latest event, or ``"0"``: where a reader that saw everything so far resumes."""
-    latest = redis.xrevrange(events_key(job_id), count=1)
-    return latest[0][0].decode() if latest else "0"
+    latest: Any = redis.xrevrange(events_key(job_id), count=1)
+    return text(latest[0][0]) if latest else "0"

@@ -15,8 +15,8 @@ from datetime import datetime
 
 from redis import Redis
 from redis.client import Pipeline
-from rq.serializers import JSONSerializer
 
+from jobs.connection import text
 from jobs.job import TaskJob
 
 INDEX_KEY = "offload:jobs"
@@ -40,7 +40,7 @@ def remove(pipe: Pipeline | Redis, job_id: str, created_at: datetime) -> None:
 def _members(redis: Redis, cursor: str | None) -> Iterator[list[str]]:
     upper = f"({cursor}" if cursor else "+"
     while True:
-        batch = [m.decode() for m in redis.zrevrangebylex(INDEX_KEY, upper, "-", start=0, num=_BATCH)]
+        batch = [text(m) for m in redis.zrevrangebylex(INDEX_KEY, upper, "-", start=0, num=_BATCH)]
         if not batch:
             return
         yield batch
@@ -62,7 +62,7 @@ def page(
     found: list[TaskJob] = []
     scanned = 0
     for batch in _members(redis, cursor):
-        jobs = TaskJob.fetch_many([m.split(":", 1)[1] for m in batch], connection=redis, serializer=JSONSerializer)
+        jobs = TaskJob.load_many(redis, [m.split(":", 1)[1] for m in batch])
         expired = [m for m, job in zip(batch, jobs, strict=True) if job is None]
         if expired:
             redis.zrem(INDEX_KEY, *expired)

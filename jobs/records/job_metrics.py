@@ -12,12 +12,14 @@ import contextlib
 import functools
 import json
 from bisect import bisect_left
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 
 from redis import Redis
 from redis.client import Pipeline
+
+from jobs.connection import text
 
 PREFIX = "offload:metrics"
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
@@ -29,13 +31,13 @@ class Tally:
 
     def __init__(self) -> None:
         self.increments: Counter[tuple[str, str]] = Counter()
-        self.sums: Counter[tuple[str, str]] = Counter()
+        self.sums: defaultdict[tuple[str, str], float] = defaultdict(float)
 
     def write(self, pipe: Pipeline | Redis) -> None:
         for (key, field), amount in self.increments.items():
             pipe.hincrby(key, field, amount)
-        for (key, field), amount in self.sums.items():
-            pipe.hincrbyfloat(key, field, amount)
+        for (key, field), total in self.sums.items():
+            pipe.hincrbyfloat(key, field, total)
         self.increments.clear()
         self.sums.clear()
 
@@ -104,7 +106,7 @@ def read_histograms(
     """Per label set: cumulative ``(upper bound, count)`` pairs ending with ``+Inf``, and the sum."""
     fields: dict[str, dict[str, float]] = {}
     for field, value in redis.hgetall(f"{PREFIX}:histogram:{name}").items():
-        label, _, part = field.decode().rpartition("|")
+        label, _, part = text(field).rpartition("|")
         fields.setdefault(label, {})[part] = float(value)
     for label, parts in fields.items():
         cumulative, running = [], 0

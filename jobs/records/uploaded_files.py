@@ -11,6 +11,8 @@ from uuid import uuid4
 
 from redis import Redis
 
+from jobs.connection import binary, text
+
 TTL = 24 * 3600
 
 
@@ -58,7 +60,14 @@ return {1, 0}
 def store(connection: Redis, upload: Upload, owner: str = "", quota: int = 0, ttl: int = TTL) -> str:
     """Keep ``upload`` for ``ttl`` seconds; its bytes count against ``owner``'s ``quota``."""
     upload_id = uuid4().hex
-    fields = ["data", upload.data, "content_type", upload.content_type, "filename", upload.filename]
+    fields: list[bytes | str | int] = [
+        "data",
+        upload.data,
+        "content_type",
+        upload.content_type,
+        "filename",
+        upload.filename,
+    ]
     fields += ["owner", owner, "size", len(upload.data)]
     stored, wait = connection.eval(_STORE, 2, _key(upload_id), _quota_key(owner), len(upload.data), quota, ttl, *fields)
     if not stored:
@@ -70,7 +79,7 @@ def delete(connection: Redis, upload_id: str, owner: str = "") -> bool:
     """Delete an upload of ``owner``'s, giving its bytes back to the quota; False if there is none."""
     key = _key(upload_id)
     found_owner, size = connection.hmget(key, ["owner", "size"])
-    if found_owner is None or found_owner.decode() != owner:
+    if found_owner is None or text(found_owner) != owner:
         return False
     with connection.pipeline() as pipe:
         pipe.delete(key)
@@ -83,4 +92,4 @@ def load(connection: Redis, upload_id: str) -> Upload:
     raw = connection.hgetall(_key(upload_id))
     if not raw:
         raise UnknownUploadError(f"no upload with id {upload_id!r} (uploads expire after {TTL // 3600} hours)")
-    return Upload(raw[b"data"], raw[b"content_type"].decode(), raw[b"filename"].decode())
+    return Upload(binary(raw[b"data"]), text(raw[b"content_type"]), text(raw[b"filename"]))

@@ -85,7 +85,7 @@ end
 return {'ok'}
 """
 # One Script for every client: EVALSHA by its digest, loaded on the first NOSCRIPT.
-_ADMIT_AND_WRITE_SCRIPT = Script(None, _ADMIT_AND_WRITE.encode())
+_ADMIT_AND_WRITE_SCRIPT = Script(None, _ADMIT_AND_WRITE.encode())  # type: ignore[arg-type]  # each call names its client
 
 
 def admit_and_write(connection: Redis, admission: Admission, commands: list[tuple[Any, ...]]) -> None:

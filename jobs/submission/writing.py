@@ -6,15 +6,15 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from redis import Redis
 from redis.client import Pipeline
 from rq import Retry
 from rq.job import JobStatus
-from rq.serializers import JSONSerializer
 
 from jobs import logging_config
+from jobs.connection import text
 from jobs.job import TaskJob
 from jobs.queues import queue_for
 from jobs.records import job_events, job_index, job_metrics
@@ -83,23 +83,26 @@ def write(connection: Redis, calls: Sequence[Call], admission: Admission | None 
 def _build(connection: Redis, call: Call) -> TaskJob:
     task = call.task
     queue = queue_for(connection, call.queue or task.queue)
-    job = queue.create_job(
-        task.func_path,
-        kwargs=call.args,
-        timeout=call.timeout or task.timeout,
-        result_ttl=task.result_ttl,
-        failure_ttl=task.failure_ttl,
-        job_id=call.job_id,
-        meta={
-            "task": task.name,
-            "max_retries": task.retry.max_retries,
-            **({"request_id": rid} if (rid := logging_config.request_id.get()) else {}),
-            **call.meta,
-        },
-        retry=_rq_retry(task),
-        description=task.name,
-        depends_on=call.depends_on or None,
-    )
+    job = cast(
+        TaskJob,
+        queue.create_job(
+            task.func_path,
+            kwargs=call.args,
+            timeout=call.timeout or task.timeout,
+            result_ttl=task.result_ttl,
+            failure_ttl=task.failure_ttl,
+            job_id=call.job_id,
+            meta={
+                "task": task.name,
+                "max_retries": task.retry.max_retries,
+                **({"request_id": rid} if (rid := logging_config.request_id.get()) else {}),
+                **call.meta,
+            },
+            retry=_rq_retry(task),
+            description=task.name,
+            depends_on=list[Any](call.depends_on) or None,
+        ),
+    )  # queue_for's queues build TaskJob
     job.origin = queue.name
     job.created_at = datetime.now(UTC)
     return job
@@ -158,9 +161,9 @@ def claim_unique(connection: Redis, call: Call) -> TaskJob | None:
         holder = connection.get(key)
         if holder is None:
             continue
-        holder_id = holder.decode()
+        holder_id = text(holder)
         try:
-            job = TaskJob.fetch(holder_id, connection=connection, serializer=JSONSerializer)
+            job = TaskJob.load(connection, holder_id)
             if job.get_status(refresh=False).value in ACTIVE:
                 return job
         except Exception:  # noqa: BLE001 - a missing or unreadable holder means the key is free

@@ -29,7 +29,7 @@ import time
 from base64 import b64encode
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from uuid import uuid4
 
 import hiredis
@@ -48,6 +48,8 @@ from rq.timeouts import JobTimeoutException
 from rq.utils import current_timestamp, now, utcformat
 from rq.worker.base import WorkerStatus
 
+from jobs.connection import binary
+from jobs.job import TaskJob
 from jobs.records import job_events, job_metrics
 from jobs.worker.forking import ForkingWorker, printable
 from jobs.worker.placement import keep_to_cpus, lower_priority
@@ -78,7 +80,7 @@ class JobInterrupted(BaseException):  # noqa: N818 - it reads as what happened t
 class _Running:
     __slots__ = ("job", "queue", "execution", "has_dependents")
 
-    def __init__(self, job: rq.job.Job, queue: rq.Queue, execution: Execution, has_dependents: bool) -> None:
+    def __init__(self, job: TaskJob, queue: rq.Queue, execution: Execution, has_dependents: bool) -> None:
         self.job, self.queue, self.execution, self.has_dependents = job, queue, execution, has_dependents
 
 
@@ -266,7 +268,8 @@ class InProcessWorker(ForkingWorker):
                 self._ensure_registered()
                 continue
             if popped is not None:
-                return popped
+                key, value = popped
+                return binary(key), binary(value)
         return None
 
     def _step(self, keys: list[str], popped: list[str] | None = None) -> str:
@@ -347,7 +350,8 @@ class InProcessWorker(ForkingWorker):
         self.reorder_queues(reference_queue=queue)  # --dequeue-strategy round_robin / random, as RQ does
         stamp = self._stamp
         self._state = WorkerStatus.BUSY
-        job = self.job_class(job_id.decode(), connection=self.connection, serializer=self.serializer)
+        # The worker runs TaskJob's own steps (allowlist, queue wait, end record): --job-class jobs.job.TaskJob.
+        job = cast(TaskJob, self.job_class(job_id.decode(), connection=self.connection, serializer=self.serializer))
         execution = Execution(self._execution_id, job.id, self.connection, self.name)
         execution.created_at = execution.last_heartbeat = stamp
         execution._job = job
@@ -437,7 +441,8 @@ class InProcessWorker(ForkingWorker):
     def _finish(self, running: _Running, result: Any) -> None:
         """Record a success as RQ does, with the next round trip."""
         job, execution = running.job, running.execution
-        job.ended_at = now()
+        job.ended_at = ended = now()
+        started = job.started_at or ended  # set by _started before the job ran
         job._result = result
         job._status = JobStatus.FINISHED
         ttl = job.get_result_ttl(self.default_result_ttl)
@@ -458,11 +463,11 @@ class InProcessWorker(ForkingWorker):
                     "finished_score": "+inf" if ttl == -1 else str(current_timestamp() + ttl),
                     "results_key": Result.get_key(job.id),
                     "ttl": ttl,
-                    "ended_utc": utcformat(job.ended_at),
+                    "ended_utc": utcformat(ended),
                     "value": value,
                     "started_ts": repr(execution.created_at.timestamp()),
-                    "ended_ts": repr(job.ended_at.timestamp()),
-                    "working": repr((job.ended_at - job.started_at).total_seconds()),
+                    "ended_ts": repr(ended.timestamp()),
+                    "working": repr((ended - started).total_seconds()),
                     "events_key": job_events.events_key(job.id),
                     "event": json.dumps({"status": "finished", "at": time.time()}),
                     "side_keys": job_events.keys_of(job.id)[1:],
@@ -579,11 +584,11 @@ def _utc(text: bytes | None) -> datetime | None:
 
 def _arguments(args: list[str]) -> tuple[int, bytes]:
     """``args`` as RESP bulk strings, without the array header: (how many, bytes)."""
-    packed = hiredis.pack_command(tuple(args))
+    packed = hiredis.pack_command(tuple(args))  # type: ignore[arg-type]  # its stub types the argument a 1-tuple
     return len(args), packed[packed.index(b"\r\n") + 2 :]
 
 
-def _isolated(job: rq.job.Job) -> bool:
+def _isolated(job: TaskJob) -> bool:
     try:
         return job.task.isolated
     except Exception:  # noqa: BLE001 - unknown task, unreadable payload: performing it fails the job visibly

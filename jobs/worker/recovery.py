@@ -34,6 +34,7 @@ from rq.serializers import JSONSerializer
 from rq.utils import utcparse
 from rq.worker import Worker as RQWorker
 
+from jobs.connection import text
 from jobs.job import TaskJob
 from jobs.lifecycle import cancel_dependents
 from jobs.records import job_events
@@ -60,7 +61,7 @@ def worker_is_dead(connection: Redis, worker_name: str, stale_after: float, now:
     death, beat = connection.hmget(RQWorker.redis_worker_namespace_prefix + worker_name, "death", "last_heartbeat")
     if death is not None or beat is None:
         return True
-    return (now or time.time()) - _timestamp(beat.decode()) > stale_after
+    return (now or time.time()) - _timestamp(text(beat)) > stale_after
 
 
 def _timestamp(utc: str) -> float:
@@ -101,19 +102,20 @@ def _recover_running(
     done: Recovered,
 ) -> None:
     registry = StartedJobRegistry(queue_name, connection=connection, job_class=TaskJob, serializer=JSONSerializer)
-    for member in connection.zrange(registry.key, 0, -1):
-        job_id, _, execution_id = member.decode().partition(":")
+    members: list[bytes] = connection.zrange(registry.key, 0, -1)  # type: ignore[assignment]  # no scores asked
+    for member in members:
+        job_id, _, execution_id = text(member).partition(":")
         if not execution_id:
             continue
         execution = Execution(execution_id, job_id, connection)
         worker_name, beat = connection.hmget(execution.key, "worker_name", "last_heartbeat")
         if beat is not None and now - float(beat) <= job_stale_after:
             continue
-        if worker_name is not None and not worker_is_dead(connection, worker_name.decode(), worker_stale_after, now):
+        if worker_name is not None and not worker_is_dead(connection, text(worker_name), worker_stale_after, now):
             continue
-        execution.worker_name = worker_name.decode() if worker_name else ""
+        execution.worker_name = text(worker_name) if worker_name else ""
         try:
-            job = TaskJob.fetch(job_id, connection=connection, serializer=JSONSerializer)
+            job = TaskJob.load(connection, job_id)
         except NoSuchJobError:
             connection.zrem(registry.key, member)
             continue

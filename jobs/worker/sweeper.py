@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from redis import Redis
 
+from jobs.connection import text
 from jobs.queues import queue_for
 from jobs.records import job_events, job_index
 
@@ -23,7 +25,7 @@ SUSPECTS_KEY = "offload:sweeper:suspects"
 
 
 def _queued_but_nowhere(connection: Redis, scan: int) -> set[str]:
-    members = [m.decode() for m in connection.zrevrangebylex(job_index.INDEX_KEY, "+", "-", start=0, num=scan)]
+    members = [text(m) for m in connection.zrevrangebylex(job_index.INDEX_KEY, "+", "-", start=0, num=scan)]
     job_ids = [member.split(":", 1)[1] for member in members]
     with connection.pipeline(transaction=False) as pipe:
         for job_id in job_ids:
@@ -32,11 +34,11 @@ def _queued_but_nowhere(connection: Redis, scan: int) -> set[str]:
     by_queue: dict[str, list[str]] = {}
     for job_id, (status, origin) in zip(job_ids, states, strict=True):
         if status == b"queued" and origin:
-            by_queue.setdefault(origin.decode(), []).append(job_id)
+            by_queue.setdefault(text(origin), []).append(job_id)
     missing = set()
     for origin, candidates in by_queue.items():
         absent = connection.eval(_ABSENT, 1, queue_for(connection, origin).key, *candidates)
-        missing |= {f"{job_id.decode()}|{origin}" for job_id in absent}
+        missing |= {f"{text(job_id)}|{origin}" for job_id in absent}
     return missing
 
 
@@ -57,7 +59,8 @@ def sweep(connection: Redis, confirm_after: float = 10.0, scan: int = 5000) -> l
     """Push back jobs seen lost twice, ``confirm_after`` seconds apart; returns their ids."""
     now = time.time()
     lost_now = _queued_but_nowhere(connection, scan)
-    suspects = {member.decode(): score for member, score in connection.zrange(SUSPECTS_KEY, 0, -1, withscores=True)}
+    scored: Any = connection.zrange(SUSPECTS_KEY, 0, -1, withscores=True)
+    suspects: dict[str, float] = {text(member): float(score) for member, score in scored}
     requeued = []
     with connection.pipeline() as pipe:
         for entry in lost_now:
