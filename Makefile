@@ -10,7 +10,7 @@ WRK ?= /usr/bin/wrk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_INSTALL = $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q
 
-.PHONY: run test test-rq bench lint format clean
+.PHONY: run test test-fast test-rq bench lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ run: $(VENV)/.runtime
 test: lint $(CHROMIUM) $(WRK)
 	CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest
 	$(BIN)/python -m scripts.rq_suite
+
+## test-fast: the inner loop, under a minute: all but the browser, process, fuzz and bench tests, with coverage
+FAST = not browser and not processes and not fuzz and not bench and not slow
+test-fast: $(VENV)/.dev
+	$(BIN)/python -m pytest -q -m "$(FAST)" --cov=app --cov=jobs --cov-report=term:skip-covered
 
 ## test-rq: RQ's own test suite with Offload's workers, compared with scripts/rq_suite/departures.toml
 test-rq: $(VENV)/.dev

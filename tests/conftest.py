@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import subprocess
@@ -28,6 +29,20 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 TOKEN = "test-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+# What `make test-fast` leaves out, by module or by the fixtures a test uses.
+_MODULE_MARKS = {"test_browser": "browser", "test_fuzz": "fuzz", "test_bench": "bench", "test_soak": "bench"}
+_PROCESS_FIXTURES = {"start_worker", "worker", "web_server"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        mark = _MODULE_MARKS.get(item.module.__name__.rsplit(".", 1)[-1]) if isinstance(item, pytest.Function) else None
+        if mark:
+            item.add_marker(mark)
+        if _PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker("processes")
 
 
 @pytest.fixture(autouse=True)
@@ -151,6 +166,40 @@ def start_worker(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., subpr
     yield start
     for process in started:
         stop_process(process)
+    connection.close()
+
+
+@pytest.fixture
+def run_jobs(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., bool]]:
+    """Offload's worker in this process, in burst mode: ``run_jobs()`` runs every job waiting on
+    the app's queues (or on the queues named), then returns. No process starts, and coverage sees
+    the worker. It keeps the test process's priority, CPUs and signal handlers as they were."""
+    from rq.serializers import JSONSerializer
+
+    from jobs.job import TaskJob
+    from jobs.worker.inprocess import InProcessWorker
+
+    monkeypatch.setenv("OFFLOAD_WORKER_NICE", "0")
+    monkeypatch.setenv("OFFLOAD_WORKER_CPUS", "all")
+    settings.reload()
+    connection = redis.Redis.from_url(redis_url)
+
+    def run(*queues: str) -> bool:
+        handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)}
+        worker = InProcessWorker(
+            list(queues or settings.get_settings().QUEUES),
+            connection=connection,
+            job_class=TaskJob,
+            serializer=JSONSerializer,
+        )
+        try:
+            return worker.work(burst=True, logging_level="WARNING")
+        finally:
+            for number, handler in handlers.items():
+                signal.signal(number, handler)
+            gc.unfreeze()
+
+    yield run
     connection.close()
 
 
