@@ -71,6 +71,7 @@ class Cluster:
             "OFFLOAD_SHUTDOWN_GRACE": "2",
             "OFFLOAD_SWEEP_CONFIRM_AFTER": "3",
             "PYTHONUNBUFFERED": "1",
+            "OFFLOAD_TASK_MODULES": "scripts.soak_tasks",
         }
 
     def start(self) -> None:
@@ -131,7 +132,7 @@ class Cluster:
 def submit_all(cluster: Cluster, jobs: int, concurrency: int, report: Report, deadline: float) -> None:
     def submit(number: int) -> str | None:
         headers = {**HEADERS, "Idempotency-Key": f"soak-{number}"}
-        body = {"task": "demo.effect", "args": {"seconds": random.uniform(0.01, 0.3)}}
+        body = {"task": "soak.effect", "args": {"seconds": random.uniform(0.01, 0.3)}}
         while time.monotonic() < deadline:
             try:
                 response = requests.post(f"{cluster.base}/api/jobs", json=body, headers=headers, timeout=5)

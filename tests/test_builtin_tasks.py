@@ -388,7 +388,6 @@ def test_an_artifact_with_a_non_ascii_name_downloads(client: FlaskClient, redis_
 
 
 def test_demo_tasks():
-    assert demo.cpu_burn(0.05)["rounds"] > 0
     assert demo.flaky(0.0) == "ok"
     with pytest.raises(ConnectionError):
         demo.flaky(1.0)

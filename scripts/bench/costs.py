@@ -59,7 +59,7 @@ def _pickup_waits(bench: Bench, jobs: int) -> list[float]:
     time.sleep(0.5)
     waits = []
     for _ in range(jobs):
-        job = submission.enqueue(connection, "demo.noop")
+        job = submission.enqueue(connection, "bench.noop")
         wait_for(lambda key=job.key: connection.hget(key, "status") == b"finished", what="a job to finish")
         job = TaskJob.fetch(job.id, connection=connection, serializer=JSONSerializer)
         waits.append((job.started_at - job.enqueued_at).total_seconds() * 1000)
@@ -77,7 +77,7 @@ def redis_costs(bench: Bench, jobs: int) -> None:
         calls = 200
         connection.config_resetstat()
         for _ in range(calls):
-            session.post(f"{base}/api/jobs", json={"task": "demo.noop"}, headers=AUTH, timeout=10).raise_for_status()
+            session.post(f"{base}/api/jobs", json={"task": "bench.noop"}, headers=AUTH, timeout=10).raise_for_status()
         per_request = _commands(connection) / calls
         scripts_per_request = _commands(connection, "cmdstat_evalsha") / calls
     bench.flush()

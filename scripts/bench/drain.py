@@ -34,7 +34,7 @@ class Drain:
         return self.jobs / self.seconds
 
 
-def fill(bench: Bench, jobs: int, task: str = "demo.noop") -> None:
+def fill(bench: Bench, jobs: int, task: str = "bench.noop") -> None:
     """Enqueue ``jobs`` calls of ``task`` the way the API does, a chunk per transaction."""
     registry.load()
     with bench.redis() as connection:

@@ -31,7 +31,7 @@ BATCH_SIZE = 1000
 
 def enqueue(bench: Bench, seconds: float) -> None:
     """POST /api/jobs and GET /hello on the same gunicorn, at each concurrency, alternating."""
-    body = json.dumps({"task": "demo.noop"})
+    body = json.dumps({"task": "bench.noop"})
     with web_server(bench) as base:
         wrk(f"{base}/hello", 8, 1, bench.scratch)  # warm both gunicorn processes
         for connections in CONCURRENCY:
@@ -52,7 +52,7 @@ def enqueue(bench: Bench, seconds: float) -> None:
 
 def batch(bench: Bench, seconds: float) -> None:
     """POST /api/jobs/batch with BATCH_SIZE jobs per request."""
-    body = json.dumps([{"task": "demo.noop"}] * BATCH_SIZE)
+    body = json.dumps([{"task": "bench.noop"}] * BATCH_SIZE)
     with web_server(bench, MAX_CONTENT_LENGTH=str(4 * 1024 * 1024)) as base:
         loads = []
         for _ in range(bench.repeat):
@@ -147,7 +147,7 @@ def _burn(base: str, seconds: float, burn_seconds: float) -> None:
     for _ in range(int(2 * (seconds + 4) / burn_seconds) + 4):
         requests.post(
             f"{base}/api/jobs",
-            json={"task": "demo.cpu_burn", "args": {"seconds": burn_seconds}},
+            json={"task": "bench.cpu_burn", "args": {"seconds": burn_seconds}},
             headers=AUTH,
             timeout=10,
         ).raise_for_status()
@@ -156,8 +156,8 @@ def _burn(base: str, seconds: float, burn_seconds: float) -> None:
 
 @contextmanager
 def _busy_loops(count: int, burn_seconds: float) -> Iterator[None]:
-    """``count`` processes running demo.cpu_burn's loop at SCHED_IDLE: what priority alone allows."""
-    code = f"from jobs.tasks.demo import cpu_burn\nwhile True: cpu_burn({burn_seconds})"
+    """``count`` processes running bench.cpu_burn's loop at SCHED_IDLE: what priority alone allows."""
+    code = f"from scripts.bench.tasks import cpu_burn\nwhile True: cpu_burn({burn_seconds})"
     processes = [
         subprocess.Popen(
             [sys.executable, "-c", code],

@@ -1,7 +1,7 @@
 """The approach Offload replaces: a Flask route that starts the work in a thread of the web process.
 
 Served by gunicorn with threads (``gthread``), as such an app usually is. The work is the
-same CPU burn as ``demo.cpu_burn``.
+same CPU burn as ``bench.cpu_burn``.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import threading
 
 from flask import Flask, request
 
-from jobs.tasks.demo import cpu_burn
+from scripts.bench.tasks import cpu_burn
 
 
 def create_naive_app() -> Flask:
