@@ -4,9 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 
 # The browser tests drive Debian's chromium (never a downloaded browser), the benchmark's HTTP
-# rows use wrk: both come from Debian's packages, installed when missing.
+# rows use wrk, the docs' shell examples use jq: all come from Debian's packages, installed when missing.
 CHROMIUM ?= /usr/bin/chromium
 WRK ?= /usr/bin/wrk
+JQ ?= /usr/bin/jq
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_INSTALL = $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q
 
@@ -24,7 +25,7 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(VENV)/.runtime $@
 
-$(CHROMIUM) $(WRK):
+$(CHROMIUM) $(WRK) $(JQ):
 	@echo "Installing Debian's $(notdir $@)"
 	$(APT_INSTALL) $(notdir $@) || ($(SUDO) apt-get update -q && $(APT_INSTALL) $(notdir $@))
 
@@ -33,7 +34,7 @@ run: $(VENV)/.runtime
 	$(BIN)/python scripts/run.py $(RUN_ARGS)
 
 ## test: install the dev requirements, lint, run the whole test suite, then RQ's own suite with Offload's workers
-test: lint $(CHROMIUM) $(WRK)
+test: lint $(CHROMIUM) $(WRK) $(JQ)
 	CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest
 	$(BIN)/python -m scripts.rq_suite
 

@@ -33,6 +33,7 @@ from jobs.registry import registry
 from jobs.tasks import demo, images, mail, reports, web, webhooks
 from scripts.embedded_redis import free_port
 from tests.conftest import AUTH, BIN, ROOT, TOKEN
+from tests.doc_blocks import code_blocks
 from tests.peers import Answer, HttpPeer
 from tests.test_worker import enqueue, wait_until_ended
 
@@ -397,26 +398,36 @@ def test_demo_tasks():
 # Adding a task
 
 
-def test_a_new_task_module_is_in_the_api_openapi_cli_and_worker_with_no_other_change(tmp_path: Path, redis_url: str):
+def test_the_readmes_task_is_in_the_api_openapi_cli_and_worker_with_no_other_change(tmp_path: Path, redis_url: str):
+    """The README's two examples, as written there: a task module added to a copy of the
+    project, and a Flask route of the app's own that enqueues it and sends the person to its page."""
+    module, route = (
+        block for block in code_blocks(ROOT / "README.md", "python") if "enqueue_task" in block or "@task" in block
+    )
     tree = tmp_path / "project"
     for part in ("app", "jobs", "scripts"):
         shutil.copytree(ROOT / part, tree / part, ignore=shutil.ignore_patterns("__pycache__"))
-    (tree / "jobs" / "tasks" / "greetings.py").write_text(
-        'from jobs import task\n\n\n@task\ndef hello(name: str) -> str:\n    """Greet someone."""\n'
-        '    return f"hello {name}"\n'
-    )
+    path = module.splitlines()[0].removeprefix("# ").strip()  # the block names its file
+    (tree / path).write_text(module)
+    (tree / "billing.py").write_text(route)
     probe = """
-import json, os
+import json, os, re
 from app import create_app
-app = create_app({"REDIS_URL": os.environ["REDIS_URL"], "API_TOKENS": os.environ["API_TOKENS"]})
+from billing import bp
+app = create_app({"REDIS_URL": os.environ["REDIS_URL"], "API_TOKENS": os.environ["API_TOKENS"], "SECRET_KEY": "probe"})
+app.register_blueprint(bp)
 client = app.test_client()
 headers = {"Authorization": "Bearer " + os.environ["API_TOKENS"]}
 tasks = [t["name"] for t in client.get("/api/tasks", headers=headers).get_json()["tasks"]]
 openapi = json.dumps(client.get("/api/openapi.json", headers=headers).get_json())
 cli = app.test_cli_runner().invoke(args=["tasks"]).output
-job = client.post("/api/jobs", json={"task": "greetings.hello", "args": {"name": "Ada"}}, headers=headers).get_json()
-print(json.dumps({"tasks": tasks, "openapi": "greetings.hello" in openapi, "cli": "greetings.hello" in cli,
-                  "job": job["id"]}))
+csrf = lambda page: re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+token = csrf(client.get("/login").get_data(as_text=True))
+client.post("/login", data={"secret": os.environ["API_TOKENS"], "csrf_token": token})
+token = csrf(client.get("/").get_data(as_text=True))
+answer = client.post("/billing/invoices", data={"csrf_token": token})
+print(json.dumps({"tasks": tasks, "openapi": "invoices.monthly" in openapi, "cli": "invoices.monthly" in cli,
+                  "status": answer.status_code, "location": answer.headers.get("Location", "")}))
 """
     env = {
         "PATH": str(BIN),
@@ -424,17 +435,20 @@ print(json.dumps({"tasks": tasks, "openapi": "greetings.hello" in openapi, "cli"
         "HOME": str(tmp_path),
         "REDIS_URL": redis_url,
         "API_TOKENS": TOKEN,
+        "INVOICING_KEY": "key-from-the-environment",
     }
     found = json.loads(subprocess.run([sys.executable, "-c", probe], cwd=tree, env=env, capture_output=True,
                                       text=True, check=True).stdout)  # fmt: skip
-    assert "greetings.hello" in found["tasks"] and found["openapi"] and found["cli"]
+    assert "invoices.monthly" in found["tasks"] and found["openapi"] and found["cli"]
+    assert found["status"] == 303 and found["location"].startswith("/jobs/"), found
     worker = [str(BIN / "rq"), "worker", "--config", "jobs.worker.rq_cli_config",
               "--worker-class", "jobs.worker.forking.ForkingWorker", "--job-class", "jobs.job.TaskJob",
-              "--serializer", "json", "--burst"]  # fmt: skip
+              "--serializer", "json", "--burst", "low"]  # fmt: skip
     subprocess.run(worker, cwd=tree, env=env, capture_output=True, check=True, timeout=60)
     with redis.Redis.from_url(redis_url) as connection:
-        job = TaskJob.fetch(found["job"], connection=connection, serializer=JSONSerializer)
-        assert job.latest_result().return_value == "hello Ada"
+        job = TaskJob.fetch(found["location"].removeprefix("/jobs/"), connection=connection, serializer=JSONSerializer)
+        assert job.latest_result().return_value == {"invoices": 1234}
+        assert job.kwargs["year"] == 2026 and job.kwargs["month"] == 11
 
 
 def test_word_count_retries_a_server_error_through_the_worker(client: FlaskClient, peer: HttpPeer, worker):
