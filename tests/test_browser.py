@@ -22,7 +22,7 @@ from PIL import Image
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
 from tests.conftest import AUTH, TOKEN
-from tests.peers import Answer, HttpPeer
+from tests.http_peers import Answer, HttpPeer
 
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = Path(os.environ.get("OFFLOAD_TEST_OUTPUT", "test-output")) / "screenshots"

@@ -34,7 +34,7 @@ from jobs.tasks import demo, images, mail, reports, web, webhooks
 from scripts.embedded_redis import free_port
 from tests.conftest import AUTH, BIN, ROOT, TOKEN
 from tests.doc_blocks import code_blocks
-from tests.peers import Answer, HttpPeer
+from tests.http_peers import Answer, HttpPeer
 from tests.test_worker import enqueue, wait_until_ended
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 # The benchmark's own tasks, beside any the caller loads: every process started below inherits them.
 _modules = [name for name in os.environ.get("OFFLOAD_TASK_MODULES", "").split(",") if name.strip()]
-os.environ["OFFLOAD_TASK_MODULES"] = ",".join(dict.fromkeys([*_modules, "scripts.bench.tasks"]))
+os.environ["OFFLOAD_TASK_MODULES"] = ",".join(dict.fromkeys([*_modules, "scripts.bench.bench_tasks"]))
 
 from scripts.bench import costs, drain, http, peers  # noqa: E402
 from scripts.bench.common import WRK, Bench  # noqa: E402

@@ -10,6 +10,7 @@ from rq.serializers import JSONSerializer
 
 from jobs import submission
 from jobs.job import TaskJob
+from scripts.bench.bench_tasks import RESULT_TTL
 from scripts.bench.common import (
     AUTH,
     Bench,
@@ -23,11 +24,10 @@ from scripts.bench.common import (
     web_server,
 )
 from scripts.bench.drain import QUEUES, fill, rq_worker
-from scripts.bench.tasks import RESULT_TTL
 from scripts.embedded_redis import STREAM_NODE_MAX_BYTES
 from scripts.procfile import procfile_command
 
-BENCH_TASKS = {"OFFLOAD_TASK_MODULES": "scripts.bench.tasks"}
+BENCH_TASKS = {"OFFLOAD_TASK_MODULES": "scripts.bench.bench_tasks"}
 
 
 def pickup(bench: Bench, jobs: int) -> None:

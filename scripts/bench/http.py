@@ -157,7 +157,7 @@ def _burn(base: str, seconds: float, burn_seconds: float) -> None:
 @contextmanager
 def _busy_loops(count: int, burn_seconds: float) -> Iterator[None]:
     """``count`` processes running bench.cpu_burn's loop at SCHED_IDLE: what priority alone allows."""
-    code = f"from scripts.bench.tasks import cpu_burn\nwhile True: cpu_burn({burn_seconds})"
+    code = f"from scripts.bench.bench_tasks import cpu_burn\nwhile True: cpu_burn({burn_seconds})"
     processes = [
         subprocess.Popen(
             [sys.executable, "-c", code],

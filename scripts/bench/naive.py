@@ -10,7 +10,7 @@ import threading
 
 from flask import Flask, request
 
-from scripts.bench.tasks import cpu_burn
+from scripts.bench.bench_tasks import cpu_burn
 
 
 def create_naive_app() -> Flask:

@@ -1,4 +1,4 @@
-"""Tasks of the benchmark only (loaded with OFFLOAD_TASK_MODULES=scripts.bench.tasks)."""
+"""Tasks of the benchmark only (loaded with OFFLOAD_TASK_MODULES=scripts.bench.bench_tasks)."""
 
 from __future__ import annotations
 
