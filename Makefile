@@ -33,15 +33,16 @@ $(CHROMIUM) $(WRK) $(JQ):
 run: $(VENV)/.runtime
 	$(BIN)/python scripts/run.py $(RUN_ARGS)
 
-## test: install the dev requirements, lint, run the whole test suite, then RQ's own suite with Offload's workers
-test: lint $(CHROMIUM) $(WRK) $(JQ)
-	CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest
-	$(BIN)/python -m scripts.rq_suite
-
 ## test-fast: the inner loop, under a minute: all but the browser, process, fuzz and bench tests, with coverage
 FAST = not browser and not processes and not fuzz and not bench and not slow
 test-fast: $(VENV)/.dev
 	$(BIN)/python -m pytest -q -m "$(FAST)" --cov=app --cov=jobs --cov-report=term:skip-covered
+
+## test: lint, the inner loop (test-fast), every other test, then RQ's own suite with Offload's workers
+test: lint $(CHROMIUM) $(WRK) $(JQ)
+	$(MAKE) --no-print-directory test-fast
+	CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -m "not ($(FAST))"
+	$(BIN)/python -m scripts.rq_suite
 
 ## test-rq: RQ's own test suite with Offload's workers, compared with scripts/rq_suite/departures.toml
 test-rq: $(VENV)/.dev
