@@ -18,12 +18,12 @@ from redis.exceptions import RedisError
 
 from app import submitting
 from app.api.tasks import task_info
-from app.documents import job_document, job_filter
+from app.documents import job_document
 from app.flask_settings import api_tokens
 from app.redis_client import get_redis
-from jobs import lifecycle, readiness
+from jobs import finding, lifecycle, readiness
 from jobs.job import TaskJob
-from jobs.records import job_index
+from jobs.records.job_search import Query
 from jobs.registry import UnknownTaskError, registry
 from jobs.settings import get_settings
 from jobs.submission import InvalidCall, RefusedError
@@ -123,14 +123,18 @@ def show_command(job_id: str, as_json: bool) -> None:
 )
 @click.option("--task", "task_filter", help="Only jobs of this task.")
 @click.option("--queue", type=click.Choice(get_settings().QUEUES))
+@click.option("--match", "text", default="", help="Only jobs with this text in their id, task, arguments or error.")
 @click.option("--limit", type=click.IntRange(1, 200), default=20, show_default=True)
 @json_option
-def list_command(status: str | None, task_filter: str | None, queue: str | None, limit: int, as_json: bool) -> None:
+def list_command(
+    status: str | None, task_filter: str | None, queue: str | None, text: str, limit: int, as_json: bool
+) -> None:
     """List jobs, newest first."""
-
-    jobs, _ = job_index.page(get_redis(), job_filter(status, task_filter, queue), limit)
+    query = Query(text=text, status=status or "", task=task_filter or "", queue=queue or "")
+    jobs, found = finding.find(get_redis(), query, limit)
     documents = [job_document(job) for job in jobs]
-    _echo(documents, as_json, "\n".join(_summary(d) for d in documents) or "no jobs")
+    more = f"\n({found.matches} matching; showing {len(documents)})" if found.matches > len(documents) else ""
+    _echo(documents, as_json, ("\n".join(_summary(d) for d in documents) or "no jobs") + more)
 
 
 @jobs_cli.command("cancel")

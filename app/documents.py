@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,11 +11,11 @@ from rq.results import Result
 
 from jobs.job import TaskJob
 from jobs.registry import UnknownTaskError
+from jobs.tracebacks import error_from_traceback
 from jobs.vocabulary import RAN
 
 # RQ states that the contract folds into "queued": all mean "waiting to be picked up".
 _AS_QUEUED = {JobStatus.CREATED.value, JobStatus.RATE_LIMITED.value, JobStatus.READY_TO_ENQUEUE.value}
-_EXCEPTION_LINE = re.compile(r"^(?P<type>[A-Za-z_][\w.]*)(?::\s?(?P<message>.*))?$")
 
 
 def status_of(job: TaskJob) -> str:
@@ -50,26 +48,6 @@ def arguments(job: TaskJob) -> dict[str, Any] | None:
         return args
 
 
-def error_from_traceback(exc_string: str | None) -> dict[str, Any] | None:
-    """Type and message of the exception a traceback ends with.
-
-    The exception's header is the first unindented line after the frames of the last
-    ``Traceback`` block; the message runs from there to the end (it may span lines).
-    """
-    if not exc_string:
-        return None
-    lines = exc_string.rstrip().splitlines()
-    starts = [i for i, line in enumerate(lines) if line.startswith("Traceback (most recent call last)")]
-    index = starts[-1] + 1 if starts else 0
-    while index < len(lines) - 1 and (not lines[index] or lines[index][0].isspace()):
-        index += 1
-    found = _EXCEPTION_LINE.match(lines[index]) if lines else None
-    if found is None:
-        return {"type": "Error", "message": "\n".join(lines[index:]), "traceback": exc_string}
-    message = "\n".join([found.group("message") or "", *lines[index + 1 :]]).strip()
-    return {"type": found.group("type").rsplit(".", 1)[-1], "message": message, "traceback": exc_string}
-
-
 def progress_of(job: TaskJob, status: str) -> dict[str, Any]:
     reported = job.meta.get("progress") or {}
     done, total = reported.get("done"), reported.get("total")
@@ -92,21 +70,6 @@ def attempts_of(job: TaskJob, status: str) -> int:
     automatic = max(0, job.meta.get("max_retries", 0) - (job.retries_left or 0))
     again = job.meta.get("manual_retries", 0) + job.meta.get("recoveries", 0)
     return automatic + again + (1 if status in RAN else 0)
-
-
-def job_filter(
-    status: str | None = None, task: str | None = None, queue: str | None = None
-) -> Callable[[TaskJob], bool]:
-    """A predicate for listing jobs: each given criterion must hold."""
-
-    def matches(job: TaskJob) -> bool:
-        return (
-            (status is None or status_of(job) == status)
-            and (task is None or task_name(job) == task)
-            and (queue is None or job.origin == queue)
-        )
-
-    return matches
 
 
 def job_document(job: TaskJob) -> dict[str, Any]:

@@ -22,8 +22,9 @@ from rq.registry import BaseRegistry, FailedJobRegistry, FinishedJobRegistry, St
 from rq.utils import get_call_string, now
 
 from jobs import logging_config
-from jobs.records import artifacts, job_events, job_logs, job_metrics
+from jobs.records import artifacts, job_events, job_logs, job_metrics, job_search
 from jobs.registry import Task, UnknownTaskError, registry
+from jobs.tracebacks import error_from_traceback
 
 
 class _HasDumpsAndLoads(type):
@@ -180,12 +181,16 @@ class TaskJob(Job):
     def _handle_success(self, result_ttl: int, pipeline: Pipeline, *args: Any, **kwargs: Any) -> None:
         super()._handle_success(result_ttl, pipeline, *args, **kwargs)
         job_events.publish_end(pipeline, self.id, "finished", result_ttl)
+        job_search.clear_error(pipeline, self.id)
         self.record_end("finished", pipeline)
 
     def _handle_failure(self, exc_string: str, pipeline: Pipeline, *args: Any, **kwargs: Any) -> None:
         super()._handle_failure(exc_string, pipeline, *args, **kwargs)
         status = "stopped" if self._status == JobStatus.STOPPED else "failed"
         job_events.publish_end(pipeline, self.id, status, self.failure_ttl or job_events.DEFAULT_TTL)
+        error = error_from_traceback(exc_string)
+        if error is not None:
+            job_search.record_error(pipeline, self.id, error["type"], error["message"])
         self.record_end(status, pipeline)
 
     def _labels(self) -> dict[str, str]:

@@ -10,7 +10,7 @@ from rq.registry import CanceledJobRegistry, FailedJobRegistry
 from rq.serializers import JSONSerializer
 
 from jobs.job import TaskJob
-from jobs.records import job_events, job_index
+from jobs.records import job_events, job_index, job_search
 from jobs.vocabulary import JOB_ID, RETRYABLE, TERMINAL, WAITING
 
 
@@ -95,6 +95,7 @@ def retry(connection: Redis, job: TaskJob) -> None:
     except InvalidJobOperation:
         raise JobStateError(f"the job is no longer in the {current} registry") from None
     job_events.publish_status(connection, job.id, "queued", retry=True)
+    job_search.clear_error(connection, job.id)
 
 
 def forget(connection: Redis, job: TaskJob) -> None:
@@ -107,4 +108,5 @@ def forget(connection: Redis, job: TaskJob) -> None:
         pipe.delete(*job_events.keys_of(job.id))
         if job.created_at is not None:
             job_index.remove(pipe, job.id, job.created_at)
+        job_search.forget(pipe, job.id)
         pipe.execute()

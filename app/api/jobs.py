@@ -12,14 +12,14 @@ from pydantic import ValidationError
 from app import idempotency, submitting
 from app.api.schemas import ListJobsQuery
 from app.auth import credential_scope
-from app.documents import job_document, job_filter
+from app.documents import job_document
 from app.domain_problems import problem_of
 from app.json_body import json_body
 from app.problems import ApiProblem, field_problem, invalid_arguments, validation_problem
 from app.redis_client import get_redis
-from jobs import lifecycle, submission
+from jobs import finding, lifecycle, submission
 from jobs.job import TaskJob
-from jobs.records import artifacts, job_events, job_index
+from jobs.records import artifacts, job_events
 from jobs.registry import UnknownTaskError
 from jobs.submission import InvalidCall
 from jobs.submission.calls import check_queue
@@ -99,9 +99,8 @@ def list_jobs() -> dict[str, Any]:
         raise invalid_arguments(error, prefix=("query",)) from None
 
     check_queue(query.queue, ("query", "queue"))
-    matches = job_filter(query.status, query.task, query.queue)
-    jobs, next_cursor = job_index.page(get_redis(), matches, query.limit, query.cursor)
-    return {"jobs": [job_document(job) for job in jobs], "next_cursor": next_cursor}
+    jobs, found = finding.find(get_redis(), query.search(), query.limit, query.cursor)
+    return {"jobs": [job_document(job) for job in jobs], "next_cursor": found.next_cursor, **finding.summary_of(found)}
 
 
 @bp.post("/jobs/<job_id>/cancel")

@@ -100,9 +100,12 @@ def build_document() -> dict[str, Any]:
     enqueue_body = {"oneOf": _enqueue_variants(components)} if registry.all() else _ref("EnqueueRequest")
     job_id = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
     list_params = [
+        {"name": "q", "in": "query", "schema": {"type": "string", "maxLength": 200}},
         {"name": "status", "in": "query", "schema": {"enum": list(STATUSES)}},
         {"name": "task", "in": "query", "schema": {"type": "string"}},
         {"name": "queue", "in": "query", "schema": {"enum": list(get_settings().QUEUES)}},
+        {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+        {"name": "until", "in": "query", "schema": {"type": "string", "format": "date-time"}},
         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
         {"name": "cursor", "in": "query", "schema": {"type": "string"}},
     ]

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from jobs.records.job_index import CURSOR_PATTERN
+from jobs.records.job_search import Query
 from jobs.submission.calls import SCHEDULE_HORIZON_SECONDS
 from jobs.vocabulary import ID_PATTERN, Status
 
@@ -65,11 +66,17 @@ class JobLogs(BaseModel):
 
 
 class ListJobsQuery(Strict):
+    q: str | None = Field(default=None, max_length=200, description="Text in the id, task, arguments or error")
     status: Status | None = None
     task: str | None = Field(default=None, max_length=200)
     queue: QueueName | None = None
+    since: AwareDatetime | None = Field(default=None, description="Created at or after (ISO 8601 with offset)")
+    until: AwareDatetime | None = Field(default=None, description="Created at or before (ISO 8601 with offset)")
     limit: int = Field(default=50, ge=1, le=200)
     cursor: str | None = Field(default=None, pattern=CURSOR_PATTERN.pattern)
+
+    def search(self) -> Query:
+        return Query(self.q or "", self.status or "", self.task or "", self.queue or "", self.since, self.until)
 
 
 class Progress(BaseModel):
@@ -117,6 +124,8 @@ class JobDocument(BaseModel):
 class JobList(BaseModel):
     jobs: list[JobDocument]
     next_cursor: str | None
+    matches: int = Field(description="How many jobs the filters find in all (the page holds up to limit)")
+    counts: dict[str, int] = Field(description="Matches per status, with every filter but status applied")
 
 
 class RetryInfo(BaseModel):

@@ -13,25 +13,25 @@ from werkzeug.datastructures import FileStorage
 
 from app import submitting, uploading
 from app.api.schemas import ListJobsQuery
-from app.documents import job_document, job_filter, progress_of, status_of, task_name
+from app.documents import job_document, progress_of, status_of, task_name
 from app.domain_problems import problem_of
 from app.redis_client import get_redis
 from app.web.forms import OPTION_PREFIX, args_from_form, field_errors, fields_of
-from jobs import lifecycle
+from jobs import finding, lifecycle
 from jobs.job import TaskJob
 from jobs.lifecycle import UnknownJobError
-from jobs.queues import queue_counts
 from jobs.records import job_events, job_index, uploaded_files
 from jobs.records.uploaded_files import UploadQuotaError
 from jobs.registry import Task, UnknownTaskError, registry
 from jobs.settings import get_settings
 from jobs.submission import InvalidCall, RefusedError
-from jobs.vocabulary import REGISTRY_STATES, STATUSES
+from jobs.vocabulary import STATUSES
 
 bp = Blueprint("pages", __name__)
 RECENT_SCAN = 200
 RUNS_PER_TASK = 5
 PAGE_SIZE = 25
+FILTERS = ("q", "status", "task", "queue", "since", "until")
 LOG_TAIL = 200
 
 
@@ -71,26 +71,22 @@ def task_form(name: str) -> ResponseReturnValue:
 @bp.get("/jobs")
 def history() -> tuple[str, int]:
     redis = get_redis()
-    filters = {key: value for key, value in request.args.items() if value and key in ("status", "task", "queue")}
+    filters = {key: value.strip() for key, value in request.args.items() if value.strip() and key in FILTERS}
     cursor = request.args.get("cursor") or None
     problem = None
     try:
-        query = ListJobsQuery.model_validate({**filters, "cursor": cursor, "limit": PAGE_SIZE})
+        query = ListJobsQuery.model_validate({**_with_utc(filters), "cursor": cursor, "limit": PAGE_SIZE})
     except ValidationError as error:
         problem = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors(include_url=False))
         query = ListJobsQuery(limit=PAGE_SIZE)
-    matches = job_filter(query.status, query.task, query.queue)
-    jobs, next_cursor = job_index.page(redis, matches, query.limit, query.cursor)
-    counts = {state: 0 for state in ("queued", *REGISTRY_STATES)}
-    for per_queue in queue_counts(redis).values():
-        for state, count in per_queue.items():
-            counts[state] += count
+    jobs, found = finding.find(redis, query.search(), query.limit, query.cursor)
     return render_template(
         "jobs.html",
         rows=[summary(job) for job in jobs],
-        counts=counts,
+        counts={state: found.counts.get(state, 0) for state in STATUSES},
+        found=found,
         filters=filters,
-        next_cursor=next_cursor,
+        next_cursor=found.next_cursor,
         statuses=STATUSES,
         queues=get_settings().QUEUES,
         tasks=[task.name for task in registry.all()],
@@ -109,6 +105,14 @@ def job(job_id: str) -> str:
     return render_template(
         "job.html", job=document, lines=lines, dropped=dropped, last_event_id=last_event_id, artifact=artifact
     )
+
+
+def _with_utc(filters: dict[str, str]) -> dict[str, str]:
+    """The form's times are UTC (the page says so): the API's filters want an offset."""
+    return {
+        key: f"{value}+00:00" if key in ("since", "until") and len(value) <= 19 and "+" not in value else value
+        for key, value in filters.items()
+    }
 
 
 def summary(job: TaskJob) -> dict[str, Any]:

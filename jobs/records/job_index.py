@@ -12,12 +12,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from redis import Redis
 from redis.client import Pipeline
 
+if TYPE_CHECKING:
+    from jobs.job import TaskJob
+
 from jobs.connection import text
-from jobs.job import TaskJob
 
 INDEX_KEY = "offload:jobs"
 CURSOR_PATTERN = re.compile(r"^\d{20}:[A-Za-z0-9_-]{1,64}$")
@@ -59,13 +62,19 @@ def page(
     Scans at most ``max_scan`` index entries per call, so a rare filter cannot make one
     request slow; the returned cursor then resumes where the scan stopped.
     """
+    from jobs.job import TaskJob  # the job class reads these records: imported when a page is read
+    from jobs.records import job_search
+
     found: list[TaskJob] = []
     scanned = 0
     for batch in _members(redis, cursor):
         jobs = TaskJob.load_many(redis, [m.split(":", 1)[1] for m in batch])
         expired = [m for m, job in zip(batch, jobs, strict=True) if job is None]
         if expired:
-            redis.zrem(INDEX_KEY, *expired)
+            with redis.pipeline(transaction=False) as pipe:
+                pipe.zrem(INDEX_KEY, *expired)
+                job_search.forget(pipe, *(entry.split(":", 1)[1] for entry in expired))
+                pipe.execute()
         for entry, job in zip(batch, jobs, strict=True):
             scanned += 1
             if job is not None and matches(job):
@@ -75,3 +84,38 @@ def page(
             if scanned >= max_scan:
                 return found, entry
     return found, None
+
+
+PRUNE_CURSOR_KEY = "offload:jobs:prune_cursor"
+
+
+def prune(redis: Redis, batch: int = 2000) -> int:
+    """Drop the next ``batch`` index entries whose job has expired, and their search records.
+
+    A listing drops the expired entries it meets; this walks the whole index a batch at a time
+    (oldest first, resuming where the last pass stopped, wrapping at the end), so entries no
+    listing reaches go too. The workers run it with their maintenance. Returns how many went.
+    """
+    from jobs.records import job_search
+
+    start = redis.get(PRUNE_CURSOR_KEY)
+    lower = f"({text(start)}" if start else "-"
+    members = [text(m) for m in redis.zrangebylex(INDEX_KEY, lower, "+", start=0, num=batch)]
+    if not members:
+        redis.delete(PRUNE_CURSOR_KEY)
+        return 0
+    with redis.pipeline(transaction=False) as pipe:
+        for entry in members:
+            pipe.exists(f"rq:job:{entry.split(':', 1)[1]}")
+        alive = pipe.execute()
+    gone = [entry for entry, exists in zip(members, alive, strict=True) if not exists]
+    with redis.pipeline(transaction=False) as pipe:
+        if gone:
+            pipe.zrem(INDEX_KEY, *gone)
+            job_search.forget(pipe, *(entry.split(":", 1)[1] for entry in gone))
+        if len(members) < batch:
+            pipe.delete(PRUNE_CURSOR_KEY)
+        else:
+            pipe.set(PRUNE_CURSOR_KEY, members[-1])
+        pipe.execute()
+    return len(gone)

@@ -25,6 +25,7 @@ from rq import worker_registration
 from rq.job import JobStatus
 
 from jobs.lifecycle import cancel_dependents
+from jobs.records import job_index
 from jobs.settings import get_settings
 from jobs.worker.guards import check_job_class, check_rq_version
 from jobs.worker.recovery import recover
@@ -65,6 +66,7 @@ class ForkingWorker(HandBackAtShutdown, rq.Worker):
                 job_stale_after=self.job_monitoring_interval + grace,
             )
             sweep(self.connection, confirm_after=settings.OFFLOAD_SWEEP_CONFIRM_AFTER)
+            job_index.prune(self.connection)  # the index and search records of expired jobs
         except Exception:
             self.log.exception("recovering lost jobs failed; it runs again at the next maintenance pass")
         super().run_maintenance_tasks()

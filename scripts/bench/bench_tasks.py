@@ -33,3 +33,8 @@ def cpu_burn(seconds: Annotated[float, Field(ge=0, le=600)] = 1.0) -> dict:
         sum(i * i for i in range(10_000))
         rounds += 1
     return {"rounds": rounds}
+
+
+@task(name="bench.order", queue="default", timeout=30)
+def order(customer: str, amount: int, note: str = "") -> None:
+    """A job with arguments worth searching: the search rows fill the store with it."""
