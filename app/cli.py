@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 
 from app import submitting
 from app.api.tasks import task_info
+from app.cli_actions import add_action_commands
 from app.documents import job_document
 from app.flask_settings import api_tokens
 from app.redis_client import get_redis
@@ -137,28 +138,6 @@ def list_command(
     _echo(documents, as_json, ("\n".join(_summary(d) for d in documents) or "no jobs") + more)
 
 
-@jobs_cli.command("cancel")
-@click.argument("job_id")
-def cancel_command(job_id: str) -> None:
-    """Cancel a waiting job, or stop a running one."""
-    try:
-        outcome = lifecycle.cancel(get_redis(), _fetch(job_id))
-    except lifecycle.JobStateError as error:
-        raise click.ClickException(str(error)) from None
-    click.echo(f"{job_id}: {outcome}")
-
-
-@jobs_cli.command("retry")
-@click.argument("job_id")
-def retry_command(job_id: str) -> None:
-    """Run a failed, stopped or canceled job again."""
-    try:
-        lifecycle.retry(get_redis(), _fetch(job_id))
-    except lifecycle.JobStateError as error:
-        raise click.ClickException(str(error)) from None
-    click.echo(f"{job_id}: queued again")
-
-
 @click.command("tasks")
 @json_option
 def tasks_command(as_json: bool) -> None:
@@ -251,6 +230,7 @@ def _redact_url(url: str) -> str:
 
 
 def register_commands(app: Flask) -> None:
+    add_action_commands(jobs_cli)
     app.cli.add_command(jobs_cli)
     app.cli.add_command(tasks_command)
     app.cli.add_command(offload_cli)

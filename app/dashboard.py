@@ -29,7 +29,7 @@ from rq.serializers import JSONSerializer
 from rq.worker.base import BaseWorker
 from rq_dashboard.version import VERSION as RQ_DASHBOARD_VERSION
 
-from app import dashboard_templates
+from app import auditing, dashboard_templates
 from app.auth import DASHBOARD_PREFIX
 from jobs.connection import redis_url
 from jobs.job import TaskJob, never_unpickle
@@ -64,6 +64,14 @@ def _refuse_cross_site_changes() -> Response | None:
     if not same_origin:
         return Response("Cross-site request refused.\n", 403, mimetype="text/plain")
     return None
+
+
+def _audit_actions(response: Response) -> Response:
+    """A change made through the dashboard goes into the audit log like any other operator action."""
+    if request.blueprint == "rq_dashboard" and request.method == "POST" and response.status_code < 400:
+        endpoint = (request.endpoint or "").removeprefix("rq_dashboard.")
+        auditing.record(f"rq {endpoint}", filters={"path": request.path})
+    return response
 
 
 # The rq-dashboard release whose templates and module names this module was built against.
@@ -105,3 +113,4 @@ def init_app(app: Flask) -> None:
     rq_dashboard.web.setup_rq_connection(app)
     app.register_blueprint(rq_dashboard.blueprint, url_prefix=DASHBOARD_PREFIX)
     app.before_request(_refuse_cross_site_changes)
+    app.after_request(_audit_actions)

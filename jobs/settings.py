@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     )
     BACKPRESSURE_RETRY_AFTER: int = Field(5, ge=1, description="the `Retry-After` of those answers, in seconds")
     DASHBOARD_ACTIONS: bool = Field(False, description="allow rq-dashboard's requeue, delete and empty buttons")
+    AUDIT_RETENTION_DAYS: int = Field(90, ge=1, le=3650, description="how long the audit log keeps operators' actions")
+    BULK_MAX_JOBS: int = Field(
+        100_000, ge=1, description="jobs one bulk retry, cancel or delete acts on at most (repeat it for more)"
+    )
 
     # The web process (app/gunicorn_conf.py)
     PORT: int = Field(5000, ge=1, le=65535, description="web port")

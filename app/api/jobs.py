@@ -9,7 +9,7 @@ from urllib.parse import quote
 from flask import Blueprint, Response, current_app, request
 from pydantic import ValidationError
 
-from app import idempotency, submitting
+from app import auditing, idempotency, submitting
 from app.api.schemas import ListJobsQuery
 from app.auth import credential_scope
 from app.documents import job_document
@@ -107,6 +107,7 @@ def list_jobs() -> dict[str, Any]:
 def cancel_job(job_id: str) -> tuple[dict[str, Any], int]:
     job = _find(job_id)
     lifecycle.cancel(get_redis(), job)
+    auditing.record("cancel", job=job_id, done=1)
     return job_document(_find(job_id)), 202
 
 
@@ -114,6 +115,7 @@ def cancel_job(job_id: str) -> tuple[dict[str, Any], int]:
 def retry_job(job_id: str) -> tuple[dict[str, Any], int, dict[str, str]]:
     job = _find(job_id)
     lifecycle.retry(get_redis(), job)
+    auditing.record("retry", job=job_id, done=1)
     return _created(_find(job_id), 202)
 
 
@@ -121,6 +123,7 @@ def retry_job(job_id: str) -> tuple[dict[str, Any], int, dict[str, str]]:
 def delete_job(job_id: str) -> tuple[str, int]:
     job = _find(job_id)
     lifecycle.forget(get_redis(), job)
+    auditing.record("delete", job=job_id, done=1)
     return "", 204
 
 

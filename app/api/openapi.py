@@ -93,6 +93,10 @@ def build_document() -> dict[str, Any]:
         schemas.Problem,
         schemas.BatchItem,
         schemas.JobLogs,
+        schemas.BulkRequest,
+        schemas.BulkOutcome,
+        schemas.FailureGroups,
+        schemas.AuditLog,
         Base64Upload,
     ]
     _, top = models_json_schema([(m, "serialization") for m in models], ref_template=_REF)
@@ -254,6 +258,42 @@ def build_document() -> dict[str, Any]:
                     "summary": "Delete one of your uploads before it expires (its bytes return to your quota)",
                     "parameters": [{"name": "upload_id", "in": "path", "required": True, "schema": {"type": "string"}}],
                     "responses": {"204": {"description": "Deleted"}, **_problems(404)},
+                }
+            },
+            **{
+                f"/api/jobs/{action}": {
+                    "post": {
+                        "summary": f"{action.capitalize()} every job a filter or a failure group finds",
+                        "requestBody": {
+                            "required": True,
+                            "content": {"application/json": {"schema": _ref("BulkRequest")}},
+                        },
+                        "responses": {
+                            "200": _json("BulkOutcome", "What was done and skipped"),
+                            **_problems(400, 415, 422),
+                        },
+                    }
+                }
+                for action in ("retry", "cancel", "delete")
+            },
+            "/api/failures": {
+                "get": {
+                    "summary": "Failed jobs grouped by cause",
+                    "responses": {"200": _json("FailureGroups", "Groups")},
+                }
+            },
+            "/api/audit": {
+                "get": {
+                    "summary": "Operators' actions, newest first",
+                    "parameters": [
+                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+                        {
+                            "name": "before",
+                            "in": "query",
+                            "schema": {"type": "string", "pattern": r"^\d{1,20}-\d{1,20}$"},
+                        },
+                    ],
+                    "responses": {"200": _json("AuditLog", "Entries"), **_problems(422)},
                 }
             },
             "/api/queues": {"get": {"summary": "Queue counts", "responses": {"200": _json("QueueList", "Queues")}}},

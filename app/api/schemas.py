@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from jobs.records.job_index import CURSOR_PATTERN
 from jobs.records.job_search import Query
@@ -77,6 +77,89 @@ class ListJobsQuery(Strict):
 
     def search(self) -> Query:
         return Query(self.q or "", self.status or "", self.task or "", self.queue or "", self.since, self.until)
+
+
+class BulkRequest(Strict):
+    """The jobs to act on: the list's filters (at least one), or one failure group."""
+
+    q: str | None = Field(default=None, min_length=1, max_length=200)
+    status: Status | None = None
+    task: str | None = Field(default=None, min_length=1, max_length=200)
+    queue: QueueName | None = None
+    since: AwareDatetime | None = None
+    until: AwareDatetime | None = None
+    group: str | None = Field(default=None, pattern=r"^[0-9a-f]{16}$", description="A group of GET /api/failures")
+
+    @model_validator(mode="after")
+    def _one_choice(self) -> BulkRequest:
+        filters = [self.q, self.status, self.task, self.queue, self.since, self.until]
+        if self.group is None and all(value is None for value in filters):
+            raise ValueError("give at least one filter (q, status, task, queue, since, until) or a group")
+        if self.group is not None and any(value is not None for value in filters):
+            raise ValueError("give either a group or filters, not both")
+        return self
+
+    def search(self) -> Query:
+        return Query(self.q or "", self.status or "", self.task or "", self.queue or "", self.since, self.until)
+
+    def described(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+class AuditQuery(Strict):
+    limit: int = Field(default=50, ge=1, le=500)
+    before: str | None = Field(default=None, pattern=r"^\d{1,20}-\d{1,20}$")
+
+    @field_validator("before")
+    @classmethod
+    def _an_entry_id(cls, value: str | None) -> str | None:
+        if value is not None and any(int(part) >= 2**64 for part in value.split("-")):
+            raise ValueError("not an entry id of the audit log")
+        return value
+
+
+class BulkOutcome(BaseModel):
+    action: str
+    matched: int = Field(description="Jobs the filter or group found")
+    done: int
+    skipped: int
+    skipped_because: dict[str, int] = Field(description="Jobs skipped, per reason (their state did not allow it)")
+    more: bool = Field(description="BULK_MAX_JOBS was reached: repeat the request for the rest")
+
+
+class FailureGroup(BaseModel):
+    id: str
+    task: str
+    error_type: str
+    message: str = Field(description="The message with numbers, ids and quoted values blanked")
+    count: int
+    first_seen: str | None
+    last_seen: str | None
+    sample: dict[str, Any]
+    job_ids: list[str] = Field(description="Up to 20 of the group's jobs, the latest first")
+    links: dict[str, str]
+
+
+class FailureGroups(BaseModel):
+    groups: list[FailureGroup]
+
+
+class AuditEntry(BaseModel):
+    id: str
+    at: str | None
+    actor: str = Field(description="A fingerprint of the credential used, or the CLI's user; never the secret")
+    action: str
+    via: str = Field(description="api, page, cli or rq")
+    source: str
+    job: str | None
+    filters: dict[str, Any]
+    done: int
+    skipped: int
+
+
+class AuditLog(BaseModel):
+    entries: list[AuditEntry]
+    next_before: str | None
 
 
 class Progress(BaseModel):

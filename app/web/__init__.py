@@ -11,10 +11,10 @@ from flask import Blueprint, render_template
 from werkzeug.exceptions import HTTPException
 
 from app.auth import session_is_valid
-from app.web import login, pages
+from app.web import login, operations, pages
 
 web = Blueprint("web", __name__)
-for area in (login, pages):
+for area in (login, pages, operations):
     web.register_blueprint(area.bp)
 
 
@@ -36,6 +36,11 @@ def _moment(value: datetime | str) -> datetime:
 @web.app_template_filter("isotime")
 def isotime(value: datetime | str) -> str:
     return _moment(value).astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@web.app_template_filter("fromtimestamp")
+def fromtimestamp(value: float) -> datetime:
+    return datetime.fromtimestamp(value, UTC)
 
 
 @web.app_template_filter("shorttime")
