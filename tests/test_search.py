@@ -163,3 +163,22 @@ def test_pruning_walks_the_whole_index_a_batch_at_a_time(
     assert left == {mixed["grace"], mixed["refused"]}
     assert set(redis_conn.hkeys(job_search.TEXT_KEY)) == {mixed["grace"].encode(), mixed["refused"].encode()}
     assert job_index.prune(redis_conn, batch=2) == 0  # a new walk finds nothing more to drop
+
+
+def test_history_rows_show_the_error_the_duration_and_the_arguments_with_secrets_masked(
+    client: FlaskClient, mixed: dict[str, str]
+):
+    from tests.test_pages import log_in
+
+    secret = enqueue(
+        client, "webhooks.deliver", url="http://127.0.0.1:9/hook", payload={"order": 42}, secret="hunter2-secret"
+    )
+    assert log_in(client) == (303, "/")
+    page = client.get("/jobs").get_data(as_text=True)
+    row = page[page.index(mixed["timeout"][:8]) :]
+    row = row[: row.index("</tr>")]
+    assert "<strong>RuntimeError</strong>: upstream TIMEOUT after 30 s" in row
+    assert "message=&#34;upstream TIMEOUT after 30 s&#34;" in row
+    assert row.count(" s</td>") == 1  # how long it ran
+    assert secret[:8] in page and "hunter2" not in page
+    assert listing(client, q="hunter2")["matches"] == 0  # nor can a search find a secret by its text

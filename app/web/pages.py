@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
@@ -13,14 +14,14 @@ from werkzeug.datastructures import FileStorage
 
 from app import submitting, uploading
 from app.api.schemas import ListJobsQuery
-from app.documents import job_document, progress_of, status_of, task_name
+from app.documents import arguments, job_document, progress_of, status_of, task_name
 from app.domain_problems import problem_of
 from app.redis_client import get_redis
 from app.web.forms import OPTION_PREFIX, args_from_form, field_errors, fields_of
 from jobs import finding, lifecycle
 from jobs.job import TaskJob
 from jobs.lifecycle import UnknownJobError
-from jobs.records import job_events, job_index, uploaded_files
+from jobs.records import job_events, job_index, job_search, uploaded_files
 from jobs.records.uploaded_files import UploadQuotaError
 from jobs.registry import Task, UnknownTaskError, registry
 from jobs.settings import get_settings
@@ -82,7 +83,7 @@ def history() -> tuple[str, int]:
     jobs, found = finding.find(redis, query.search(), query.limit, query.cursor)
     return render_template(
         "jobs.html",
-        rows=[summary(job) for job in jobs],
+        rows=rows(jobs),
         counts={state: found.counts.get(state, 0) for state in STATUSES},
         found=found,
         filters=filters,
@@ -115,10 +116,14 @@ def _with_utc(filters: dict[str, str]) -> dict[str, str]:
     }
 
 
-def summary(job: TaskJob) -> dict[str, Any]:
-    """What a row of a job list shows: no result, so no extra round trip per job."""
+def summary(job: TaskJob, error: tuple[str, str] | None = None) -> dict[str, Any]:
+    """What a row of a job list shows: no result, so no extra round trip per job (the page's
+    errors come in one read: ``rows``)."""
     status = status_of(job)
     percent = progress_of(job, status)["percent"]
+    duration = None
+    if job.started_at is not None and job.ended_at is not None and status in ("finished", "failed", "stopped"):
+        duration = max(0.0, (job.ended_at - job.started_at).total_seconds())
     return {
         "id": job.id,
         "task": task_name(job) or "?",
@@ -126,7 +131,23 @@ def summary(job: TaskJob) -> dict[str, Any]:
         "queue": job.origin,
         "created_at": job.created_at.replace(tzinfo=UTC) if job.created_at else None,
         "percent": None if percent is None else round(percent),
+        "error": error if status == "failed" else None,
+        "duration": duration,
+        "args": argument_summary(arguments(job)),
     }
+
+
+def rows(jobs: list[TaskJob]) -> list[dict[str, Any]]:
+    errors = job_search.errors_of(get_redis(), [job.id for job in jobs])
+    return [summary(job, error) for job, error in zip(jobs, errors, strict=True)]
+
+
+def argument_summary(args: dict[str, Any] | None, limit: int = 80) -> str:
+    """``name=value, ...`` in at most ``limit`` characters (secrets are already masked)."""
+    if not args:
+        return ""
+    text = ", ".join(f"{key}={json.dumps(value, ensure_ascii=False, default=str)}" for key, value in args.items())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _task_or_404(name: str) -> Task:

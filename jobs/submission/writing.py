@@ -75,7 +75,7 @@ def write(connection: Redis, calls: Sequence[Call], admission: Admission | None 
         if call.depends_on:
             job_metrics.count(connection, "jobs_enqueued", {"task": call.task.name})
             job_index.add(connection, job.id, job.created_at)
-            job_search.add(connection, job.id, job.created_at, call.task.name, job.origin, call.args)
+            job_search.add(connection, job.id, job.created_at, call.task.name, job.origin, call.task.redact(call.args))
             queue_for(connection, job.origin).enqueue_job(job)
             job_events.publish_status(connection, job.id, job.get_status(refresh=False).value)
     return jobs
@@ -112,7 +112,7 @@ def _build(connection: Redis, call: Call) -> TaskJob:
 def _write_one(connection: Redis, pipe: Pipeline, call: Call, job: TaskJob) -> None:
     queue = queue_for(connection, job.origin)
     job_index.add(pipe, job.id, job.created_at)
-    job_search.add(pipe, job.id, job.created_at, call.task.name, job.origin, call.args)
+    job_search.add(pipe, job.id, job.created_at, call.task.name, job.origin, call.task.redact(call.args))
     job_metrics.count(pipe, "jobs_enqueued", {"task": call.task.name})
     at = call.at
     if call.delay is not None:
