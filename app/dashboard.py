@@ -108,6 +108,8 @@ def init_app(app: Flask) -> None:
     for kind in _DASHBOARD_ANSWERS:
         app.register_error_handler(kind, _dashboard_answer)
     app.config.setdefault("RQ_DASHBOARD_REDIS_URL", redis_url(app.config["REDIS_URL"]))
+    # Its Delete and Empty buttons go with its own switch; the others with app.dashboard_templates.
+    app.config.setdefault("RQ_DASHBOARD_DISABLE_DELETE", not app.config["DASHBOARD_ACTIONS"])
     rq_dashboard.web.config.serializer = JSONSerializer
     rq_dashboard.web.Worker = JSONWorker
     rq_dashboard.web.setup_rq_connection(app)

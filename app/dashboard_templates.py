@@ -20,12 +20,24 @@ _RAW = "<%="
 _ESCAPED = "<%-"
 _HAND_ESCAPED = re.compile(r"<%=\s*\$\('<div/>'\)\.text\((?P<value>[^)]+)\)\.html\(\)\s*%>")
 _BRAND = '<a class="navbar-brand">RQ-dashboard</a>'
-_BACK = '<a class="navbar-brand" href="/">&larr; Offload</a> <a class="navbar-brand">RQ-dashboard</a>'
+_BACK = (
+    '<a class="navbar-brand" href="/">&larr; Offload</a> <a class="navbar-brand">RQ-dashboard</a>'
+    '{% if not config.DASHBOARD_ACTIONS %}<span class="navbar-text" id="read-only">read-only here:'
+    " set DASHBOARD_ACTIONS=true to requeue, delete or empty</span>{% endif %}"
+)
+# The buttons that change state besides Delete and Empty (which rq-dashboard hides itself when
+# RQ_DASHBOARD_DISABLE_DELETE is set): shown only where DASHBOARD_ACTIONS allows them.
+ACTION_BUTTONS = re.compile(
+    r'<button id="requeue-job-btn".*?</button>|<a [^>]*id="(?:compact|requeue-all)-btn".*?</a>'
+    r'|<a href="#" data-role="requeue-job-btn".*?</a>',
+    re.S,
+)
 
 
 def escaped(source: str) -> str:
     """``source`` with every client-side interpolation escaping what it inserts."""
     source = _HAND_ESCAPED.sub(lambda match: f"{_ESCAPED} {match['value']} %>", source)
+    source = ACTION_BUTTONS.sub(lambda match: f"{{% if config.DASHBOARD_ACTIONS %}}{match[0]}{{% endif %}}", source)
     return source.replace(_RAW, _ESCAPED).replace(_BRAND, _BACK)
 
 

@@ -10,6 +10,7 @@ from rq.job import JobStatus
 from rq.results import Result
 
 from jobs.job import TaskJob
+from jobs.queues import queue_for
 from jobs.registry import UnknownTaskError
 from jobs.tracebacks import error_from_traceback
 from jobs.vocabulary import RAN
@@ -64,6 +65,12 @@ def progress_of(job: TaskJob, status: str) -> dict[str, Any]:
     return {"done": done, "total": total, "percent": percent, "message": reported.get("message"), "eta_seconds": eta}
 
 
+def scheduled_for(job: TaskJob) -> datetime | None:
+    """When a scheduled job moves to its queue: its score in the queue's scheduled registry."""
+    score = job.connection.zscore(queue_for(job.connection, job.origin).scheduled_job_registry.key, job.id)
+    return None if score is None else datetime.fromtimestamp(float(score), UTC)
+
+
 def attempts_of(job: TaskJob, status: str) -> int:
     """How many times the job started: automatic retries used, manual retries, runs cut off by a
     dead worker (recoveries), and the current run."""
@@ -97,6 +104,7 @@ def job_document(job: TaskJob) -> dict[str, Any]:
         "error": error,
         "created_at": iso(job.created_at),
         "enqueued_at": iso(job.enqueued_at),
+        "scheduled_for": iso(scheduled_for(job)) if status == "scheduled" else None,
         "started_at": iso(job.started_at),
         # A stopped job's end is recorded only on its result.
         "ended_at": iso(job.ended_at or (latest.created_at if latest is not None else None)),

@@ -235,6 +235,40 @@ def test_forms_are_labelled_and_usable_from_the_keyboard(page: Page):
     shot(page, "task-form")
 
 
+def test_every_forms_patterns_work_in_the_browser_and_all_errors_come_at_once(page: Page, api):
+    log_in(page)
+    for task in api("GET", "/api/tasks")["tasks"]:
+        page.goto(f"/tasks/{task['name']}")
+        refused = page.evaluate(
+            """() => [...document.querySelectorAll('[pattern]')].filter((el) => {
+                 try { new RegExp(el.pattern, 'v'); return false; } catch (error) { return true; } })
+                 .map((el) => el.name)"""
+        )
+        assert refused == [], task["name"]  # a pattern the browser cannot compile checks nothing
+    page.goto("/tasks/webhooks.deliver")
+    page.get_by_label("URL").fill("http://127.0.0.1:9/hook")
+    page.get_by_label("Payload").fill("{not json")
+    page.get_by_label("Headers").fill("[1]")  # valid JSON, not the object the schema wants
+    page.get_by_role("button", name="Run").click()
+    summary = page.locator("#form-message")
+    summary.wait_for()
+    assert page.evaluate("document.activeElement.id") == "form-message"  # focus moves to the summary
+    text = summary.inner_text()
+    assert "payload" in text and "headers" in text  # both, on the first submit
+    shot(page, "task-form-errors")
+
+
+def test_the_job_page_fits_a_phone(browser: Browser, web_server: str, api):
+    job_id = api("POST", "/api/jobs", json={"task": "demo.noop", "delay": 3600})["id"]
+    context = browser.new_context(base_url=web_server, viewport={"width": 390, "height": 844})
+    phone = context.new_page()
+    log_in(phone, f"/jobs/{job_id}")
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+    assert phone.locator("#scheduled_for time").count() == 1
+    shot(phone, "job-scheduled-phone")
+    context.close()
+
+
 MARKUP = "<img src=x onerror=alert(document.domain)>"
 
 

@@ -21,7 +21,7 @@ from flask.testing import FlaskClient
 from jinja2 import Environment
 from rq.serializers import JSONSerializer, resolve_serializer
 
-from app.dashboard_templates import _HAND_ESCAPED, EscapingLoader, escaped
+from app.dashboard_templates import _HAND_ESCAPED, ACTION_BUTTONS, EscapingLoader, escaped
 from jobs.job import TaskJob
 from tests.conftest import AUTH, TOKEN
 from tests.test_auth import basic
@@ -52,6 +52,28 @@ def test_the_app_serves_rq_dashboards_templates_through_the_escaping_loader(app:
     assert isinstance(loader, EscapingLoader)
     source, _, _ = loader.get_source(Environment(), "rq_dashboard/jobs.html")
     assert "<%=" not in source and "<%- d.exc_info %>" in source
+
+
+def test_the_action_buttons_appear_only_where_actions_are_allowed(redis_url: str, redis_conn: redis.Redis):
+    from app import create_app
+    from tests.conftest import close_app
+
+    sources = _sources()
+    found = {name: len(ACTION_BUTTONS.findall(source)) for name, source in sources.items()}
+    assert found["rq_dashboard/jobs.html"] == 3 and found["rq_dashboard/job.html"] == 1, found  # the fence
+    config = {"TESTING": True, "REDIS_URL": redis_url, "API_TOKENS": TOKEN, "SECRET_KEY": "test"}
+    pages = {}
+    for allowed in (False, True):
+        app = create_app({**config, "DASHBOARD_ACTIONS": allowed})
+        client = app.test_client()
+        pages[allowed] = client.get("/rq/0/view/jobs/default/failed/8/asc/1", headers=basic(TOKEN)).get_data(
+            as_text=True
+        )
+        close_app(app)
+    assert 'id="requeue-all-btn"' not in pages[False] and 'data-role="delete-job-btn"' not in pages[False]
+    assert 'id="read-only"' in pages[False]
+    assert 'id="requeue-all-btn"' in pages[True] and 'data-role="delete-job-btn"' in pages[True]
+    assert 'id="read-only"' not in pages[True]
 
 
 def test_rq_dashboard_pages_link_back_to_offloads(client: FlaskClient):

@@ -10,6 +10,7 @@ import re
 from typing import Annotated, Literal
 
 import pytest
+import redis
 from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image
@@ -406,3 +407,21 @@ def test_idempotency_keys_are_scoped_per_credential(app: Flask, redis_url: str):
         assert response.status_code == 202, response.get_data(as_text=True)
         ids.append(response.get_json()["id"])
     assert ids[0] != ids[1]  # two callers' keys never meet
+
+
+def test_labels_are_plain_words_and_an_upload_of_the_wrong_type_never_becomes_a_job(
+    session_client: FlaskClient, redis_conn: redis.Redis
+):
+    webhook = session_client.get("/tasks/webhooks.deliver").get_data(as_text=True)
+    assert 'for="f-url">URL' in webhook and ">Url" not in webhook
+    mail = session_client.get("/tasks/mail.send").get_data(as_text=True)
+    assert 'for="f-html">HTML' in mail and ">Html" not in mail
+    token = csrf_of(session_client, "/tasks/images.thumbnail")
+    answer = session_client.post(
+        "/tasks/images.thumbnail",
+        data={"csrf_token": token, "image": (io.BytesIO(b"just some text"), "notes.txt", "text/plain")},
+        content_type="multipart/form-data",
+    )
+    assert answer.status_code == 422
+    assert "choose a file of type image/* (this one is text/plain)" in answer.get_data(as_text=True)
+    assert redis_conn.keys("offload:upload*") == [] and redis_conn.zcard("offload:jobs") == 0

@@ -194,6 +194,7 @@ class JobDocument(BaseModel):
     error: JobError | None
     created_at: str | None
     enqueued_at: str | None
+    scheduled_for: str | None = Field(description="When a scheduled job will be queued (null unless scheduled)")
     started_at: str | None
     ended_at: str | None
     attempts: int

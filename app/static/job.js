@@ -44,10 +44,12 @@
     setText("live", TERMINAL.has(next) ? "" : source ? "live" : pollTimer ? "updating every second" : "");
   }
 
-  function setProgress(percent, message, eta) {
+  function setProgress(percent, message, eta, status) {
     const bar = $("progress");
     if (percent == null) {
-      bar.removeAttribute("value");
+      // Only a running job without a figure gets the moving bar; the rest stand still.
+      if (status === "started") bar.removeAttribute("value");
+      else bar.value = status === "finished" ? 100 : 0;
       setText("percent", "");
     } else {
       bar.value = percent;
@@ -60,7 +62,7 @@
   function progressFromEvent(data) {
     const { done, total, message } = data;
     if (typeof done !== "number" || typeof total !== "number" || total <= 0) {
-      setProgress(null, message, null);
+      setProgress(null, message, null, "started");
       return;
     }
     const percent = Math.min(100, Math.max(0, (done / total) * 100));
@@ -78,6 +80,14 @@
     const level = document.createElement("span");
     level.className = "level";
     level.textContent = line.level || "INFO";
+    if (typeof line.at === "number") {
+      const at = document.createElement("time");
+      at.className = "at";
+      const moment = new Date(line.at * 1000);
+      at.dateTime = moment.toISOString();
+      at.textContent = moment.toISOString().slice(11, 19);
+      item.append(at, " ");
+    }
     item.append(level, ` ${line.message}`);
     const log = $("log");
     log.appendChild(item);
@@ -111,7 +121,8 @@
     startedAt = doc.started_at ? Date.parse(doc.started_at) : null;
     setStatus(doc.status);
     const p = doc.progress || {};
-    setProgress(p.percent, p.message, p.eta_seconds);
+    setProgress(p.percent, p.message, p.eta_seconds, doc.status);
+    showWhen("scheduled_for", doc.scheduled_for);
     showWhen("started_at", doc.started_at);
     showWhen("ended_at", doc.ended_at);
     setText("attempts", doc.attempts);
@@ -122,7 +133,9 @@
       setText("result", JSON.stringify(doc.result, null, 2));
       showArtifact(doc);
     }
-    $("error-block").hidden = !doc.error;
+    const stopped = doc.status === "stopped";
+    $("stopped").hidden = !stopped;
+    $("error-block").hidden = !doc.error || stopped;
     if (doc.error) {
       setText("error-type", doc.error.type);
       setText("error-message", doc.error.message);

@@ -75,12 +75,28 @@ def _resolved(spec: Mapping[str, Any], defs: Mapping[str, Any]) -> dict[str, Any
     return {**target, **{key: value for key, value in spec.items() if key != "$ref"}}
 
 
+_ACRONYMS = {"url": "URL", "html": "HTML", "id": "ID", "csv": "CSV", "api": "API", "json": "JSON", "smtp": "SMTP"}
+
+
+def plain_label(key: str) -> str:
+    """``html_body`` → ``HTML body``: words, with the acronyms people write in capitals."""
+    words = [_ACRONYMS.get(word, word) for word in key.split("_") if word]
+    if words and words[0] == words[0].lower():
+        words[0] = words[0].capitalize()
+    return " ".join(words)
+
+
+def _label(key: str, title: str | None) -> str:
+    """The schema's title when someone wrote one; pydantic's own ("Max Attempts", "Url") reads worse."""
+    return title if title and title != key.replace("_", " ").title() else plain_label(key)
+
+
 def _field(name: str, key: str, spec: Mapping[str, Any], required: bool, defs: Mapping[str, Any]) -> FormField:
     options = [_resolved(option, defs) for option in spec.get("anyOf", []) if option.get("type") != "null"]
     inner = {**options[0], **{k: v for k, v in spec.items() if k != "anyOf"}} if len(options) == 1 else spec
     made = FormField(
         name=name,
-        label=spec.get("title") or key.replace("_", " ").capitalize(),
+        label=_label(key, spec.get("title")),
         kind="json",
         required=required,
         default=spec.get("default"),
@@ -154,7 +170,13 @@ def _value(
         return item.name in form
     if item.kind == "file":
         sent = files.get(item.name)
-        return store_upload(sent) if sent is not None and sent.filename else _MISSING
+        if sent is None or not sent.filename:
+            return _MISSING
+        accept = item.attrs.get("accept", "")
+        if accept.endswith("/*") and not (sent.mimetype or "").startswith(accept[:-1]):
+            errors.setdefault(item.name, []).append(f"choose a file of type {accept} (this one is {sent.mimetype})")
+            return _MISSING
+        return store_upload(sent)
     raw = form.get(item.name, "")
     if raw.strip() == "":
         return _MISSING

@@ -56,12 +56,13 @@ def task_form(name: str) -> ResponseReturnValue:
     try:
         submission = args_from_form(fields, request.form, request.files, _store_upload)
         errors = submission.errors
+        call = submitting.call_from({"task": task.name, "args": submission.args, **_options(request.form)})
         if not errors:
-            call = submitting.call_from({"task": task.name, "args": submission.args, **_options(request.form)})
             [job] = submitting.submit([call])
             return redirect(url_for(".job", job_id=job.id), 303)
-    except InvalidCall as invalid:
-        errors = field_errors(invalid.errors, fields)
+    except InvalidCall as invalid:  # every field in one pass: what the form found and what validation found
+        found = field_errors(invalid.errors, fields)
+        errors = {**{name: found[name] for name in found if name not in errors}, **errors}
     except (RefusedError, UploadQuotaError) as refused:  # Redis nearly full, a limit or a quota reached
         problem = problem_of(refused)
         page = _render_form(task, fields, request.form, {}, problem.detail or problem.title)

@@ -86,7 +86,7 @@ def thumbnail(
         str,
         Field(
             pattern=r"^[0-9a-f]{32}$",
-            description="id from POST /api/uploads",
+            description="the image: PNG, JPEG, GIF or WebP, up to 20 MiB (the API takes an upload's id)",
             json_schema_extra={"x-upload": "image/*"},  # the task form shows a file input
         ),
     ],
