@@ -8,6 +8,9 @@ BIN := $(VENV)/bin
 CHROMIUM ?= /usr/bin/chromium
 WRK ?= /usr/bin/wrk
 JQ ?= /usr/bin/jq
+# The accessibility checks load axe-core (pinned in tests/axe/package-lock.json) into the test browser.
+NPM ?= /usr/bin/npm
+AXE := tests/axe/node_modules/axe-core/axe.min.js
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_INSTALL = $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q
 
@@ -25,9 +28,13 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(VENV)/.runtime $@
 
-$(CHROMIUM) $(WRK) $(JQ):
+$(CHROMIUM) $(WRK) $(JQ) $(NPM):
 	@echo "Installing Debian's $(notdir $@)"
 	$(APT_INSTALL) $(notdir $@) || ($(SUDO) apt-get update -q && $(APT_INSTALL) $(notdir $@))
+
+$(AXE): tests/axe/package-lock.json | $(NPM)
+	$(NPM) ci --prefix tests/axe --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $@
 
 ## run: start web + worker (+ an embedded Valkey when REDIS_URL is unset); Ctrl-C stops all
 run: $(VENV)/.runtime
@@ -39,7 +46,7 @@ test-fast: $(VENV)/.dev
 	$(BIN)/python -m pytest -q -m "$(FAST)" --cov=app --cov=jobs --cov-report=term:skip-covered
 
 ## test: lint, the inner loop (test-fast), every other test, then RQ's own suite with Offload's workers
-test: lint $(CHROMIUM) $(WRK) $(JQ)
+test: lint $(CHROMIUM) $(WRK) $(JQ) $(AXE)
 	$(MAKE) --no-print-directory test-fast
 	CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -m "not ($(FAST))"
 	$(BIN)/python -m scripts.rq_suite

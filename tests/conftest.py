@@ -32,7 +32,13 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 # What `make test-fast` leaves out, by module or by the fixtures a test uses.
-_MODULE_MARKS = {"test_browser": "browser", "test_fuzz": "fuzz", "test_bench": "bench", "test_soak": "bench"}
+_MODULE_MARKS = {
+    "test_browser": "browser",
+    "test_accessibility": "browser",
+    "test_fuzz": "fuzz",
+    "test_bench": "bench",
+    "test_soak": "bench",
+}
 _PROCESS_FIXTURES = {"start_worker", "worker", "web_server"}
 
 
