@@ -35,6 +35,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 _MODULE_MARKS = {
     "test_browser": "browser",
     "test_accessibility": "browser",
+    "test_operator_pages": "browser",
     "test_fuzz": "fuzz",
     "test_bench": "bench",
     "test_soak": "bench",
@@ -234,3 +235,7 @@ def web_server(redis_url: str, tmp_path: Path) -> Iterator[str]:
     wait_for(healthy, timeout=20, message="gunicorn to answer /healthz")
     yield base
     stop_process(process)
+
+
+# The browser tests' fixtures, defined once here so that one chromium serves them all.
+from tests.browsing import api, browser, page  # noqa: E402, F401

@@ -13,8 +13,8 @@ from subprocess import Popen
 import pytest
 from playwright.sync_api import Page
 
+from tests.browsing import log_in, shot
 from tests.conftest import ROOT, wait_for
-from tests.test_browser import api, browser, log_in, page, shot  # noqa: F401 - the browser fixtures
 
 AXE = ROOT / "tests" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
 TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
@@ -33,7 +33,7 @@ def violations(opened: Page) -> list[str]:
     ]
 
 
-def test_every_page_has_no_accessibility_violations(page: Page, api: Callable[..., dict], worker: Popen[bytes]):  # noqa: F811
+def test_every_page_has_no_accessibility_violations(page: Page, api: Callable[..., dict], worker: Popen[bytes]):
     page.goto("/login")
     problems = {"/login": violations(page)}
     page.goto("/static/offload.css")  # a page the checks must fault, so that they are known to run

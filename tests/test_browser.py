@@ -8,90 +8,18 @@ errors, and screenshots land in ``test-output/screenshots`` (``docs/`` holds cur
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from subprocess import Popen
 
-import pytest
 import requests
 from PIL import Image
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
+from tests.browsing import CHROMIUM, log_in, shot  # noqa: F401 - fixtures come from the plugin
 from tests.conftest import AUTH, TOKEN
 from tests.http_peers import Answer, HttpPeer
-
-CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-SCREENSHOTS = Path(os.environ.get("OFFLOAD_TEST_OUTPUT", "test-output")) / "screenshots"
-# Headless, offline and quiet: nothing leaves the machine during a test.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-default-apps",
-    "--disable-sync",
-    "--no-first-run",
-    "--metrics-recording-only",
-]
-
-# Answers the tests provoke on purpose (a wrong token, a form with errors); the browser logs them.
-EXPECTED_STATUSES = (401, 422)
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"no chromium at {CHROMIUM}: `make test` installs Debian's package (or set CHROMIUM=/path)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser: Browser, web_server: str) -> Iterator[Page]:
-    context = browser.new_context(base_url=web_server, viewport={"width": 1200, "height": 860})
-    opened = context.new_page()
-    opened.set_default_timeout(15_000)
-    problems: list[str] = []
-
-    def on_console(message: ConsoleMessage) -> None:
-        expected = any(f"status of {code} " in message.text for code in EXPECTED_STATUSES)
-        if message.type == "error" and not expected:
-            problems.append(f"{message.text} at {message.location['url']}")
-
-    opened.on("console", on_console)
-    opened.on("pageerror", lambda error: problems.append(f"script error: {error}"))
-    yield opened
-    context.close()
-    assert problems == [], f"the pages logged errors (a CSP violation shows up here too): {problems}"
-
-
-@pytest.fixture
-def api(web_server: str) -> Callable[..., dict]:
-    def call(method: str, path: str, **kwargs: object) -> dict:
-        response = requests.request(method, f"{web_server}{path}", headers=AUTH, timeout=10, **kwargs)
-        response.raise_for_status()
-        return response.json()
-
-    return call
-
-
-def shot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-
-
-def log_in(page: Page, next_path: str = "/") -> None:
-    page.goto(f"/login?next={next_path}")
-    page.get_by_label("API token or admin password").fill(TOKEN)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"**{next_path}")
 
 
 def test_strangers_are_refused_and_a_wrong_token_says_so(page: Page):
@@ -165,6 +93,8 @@ def test_cancel_a_running_job(page: Page, worker: Popen[bytes], api):
     expect(page.locator("#status")).to_have_text("stopped", timeout=20_000)
     expect(page.get_by_role("button", name="Cancel")).to_be_disabled()
     expect(page.get_by_role("button", name="Retry")).to_be_enabled()
+    expect(page.locator("#stopped")).to_contain_text("Stopped on request")  # not an error
+    expect(page.locator("#error-block")).to_be_hidden()
     assert api("GET", f"/api/jobs/{job['id']}")["status"] == "stopped"
     shot(page, "job-stopped")
 
@@ -179,9 +109,12 @@ def test_retry_a_failed_job_then_delete_it(page: Page, worker: Popen[bytes], api
     page.get_by_text("Traceback", exact=True).click()
     expect(page.locator("#traceback")).to_contain_text("Traceback (most recent call last)")
     shot(page, "job-failed")
-    page.get_by_role("button", name="Retry").click()
-    expect(page.locator("#attempts")).to_have_text("2", timeout=20_000)
-    expect(page.locator("#status")).to_have_text("failed", timeout=20_000)
+    for attempt in range(2, 7):  # a fast-failing retry, followed to its end each time without a reload
+        page.get_by_role("button", name="Retry").click()
+        expect(page.locator("#attempts")).to_have_text(str(attempt), timeout=20_000)
+        expect(page.locator("#status")).to_have_text("failed", timeout=20_000)
+        expect(page.get_by_role("button", name="Retry")).to_be_enabled()
+    expect(page.locator("#log .attempt")).to_have_count(5)  # each attempt's lines under its own mark
     page.get_by_role("button", name="Delete").click()
     page.wait_for_url("**/jobs")
     response = requests.get(f"{page.url.rsplit('/jobs', 1)[0]}/api/jobs/{job['id']}", headers=AUTH, timeout=5)

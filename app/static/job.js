@@ -159,7 +159,10 @@
   }
 
   async function refresh() {
-    render(await call("GET", api));
+    const doc = await call("GET", api);
+    // A read sent while the job ran can answer after its end event: it must not take the page back.
+    if (TERMINAL.has(status) && !TERMINAL.has(doc.status)) return;
+    render(doc);
   }
 
   function follow() {
@@ -246,6 +249,12 @@
       const doc = await call("POST", `${api}/${action}`);
       // Stopping a running job is asynchronous: the stream may already have told how it ended.
       if (action === "cancel" && TERMINAL.has(status)) return;
+      if (action === "retry") {
+        const mark = document.createElement("li");
+        mark.className = "attempt";
+        mark.textContent = `— attempt ${doc.attempts + 1}, retried ${new Date().toISOString().slice(11, 19)} —`;
+        $("log").appendChild(mark);
+      }
       render(doc);
       if (!TERMINAL.has(doc.status) && !source && !pollTimer) follow();
     } catch (error) {
