@@ -74,9 +74,27 @@ def scheduled_for(job: TaskJob) -> datetime | None:
 def attempts_of(job: TaskJob, status: str) -> int:
     """How many times the job started: automatic retries used, manual retries, runs cut off by a
     dead worker (recoveries), and the current run."""
-    automatic = max(0, job.meta.get("max_retries", 0) - (job.retries_left or 0))
-    again = job.meta.get("manual_retries", 0) + job.meta.get("recoveries", 0)
-    return automatic + again + (1 if status in RAN else 0)
+    return job.attempt_number() - (0 if status in RAN else 1)
+
+
+def attempt_history(job: TaskJob, status: str) -> list[dict[str, Any]]:
+    """The job's last attempts (RQ keeps ten results), oldest first: number, outcome, end, error."""
+    try:
+        results = sorted(job.results(), key=lambda result: result.created_at)
+    except Exception:  # noqa: BLE001 - unreadable results show no history rather than no page
+        return []
+    first = attempts_of(job, status) - len(results) + 1
+    names = {Result.Type.SUCCESSFUL: "finished", Result.Type.FAILED: "failed", Result.Type.STOPPED: "stopped",
+             Result.Type.RETRIED: "failed, retried"}  # fmt: skip
+    return [
+        {
+            "attempt": first + index,
+            "outcome": names.get(result.type, "ended"),
+            "ended_at": iso(result.created_at),
+            "error": error_from_traceback(result.exc_string) if result.type != Result.Type.SUCCESSFUL else None,
+        }
+        for index, result in enumerate(results)
+    ]
 
 
 def job_document(job: TaskJob) -> dict[str, Any]:

@@ -63,6 +63,13 @@ class TaskJob(Job):
     # slow Protocol check on Python 3.11); a registry is only a queue name and a connection.
     _registries: ClassVar[dict[tuple[str, str, int], BaseRegistry]] = {}
 
+    def attempt_number(self) -> int:
+        """Which run this is, or the last one was: automatic retries used, manual retries and runs
+        cut off by a dead worker, plus one."""
+        meta = self.meta if isinstance(self.meta, dict) else {}
+        automatic = max(0, meta.get("max_retries", 0) - (self.retries_left or 0))
+        return automatic + meta.get("manual_retries", 0) + meta.get("recoveries", 0) + 1
+
     @classmethod
     def load(cls, connection: Redis, job_id: str) -> TaskJob:
         """The stored job (JSON); ``NoSuchJobError`` when there is none. RQ's ``fetch`` is typed as
@@ -154,7 +161,7 @@ class TaskJob(Job):
         kwargs = task.validate(self.kwargs)
         token = logging_config.request_id.set(self.meta.get("request_id"))
         try:
-            with job_logs.capture(self.connection, self.id, self.failure_ttl):
+            with job_logs.capture(self.connection, self.id, self.failure_ttl, attempt=self.attempt_number()):
                 result = task.func(**kwargs)
         finally:
             logging_config.request_id.reset(token)

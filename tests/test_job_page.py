@@ -51,3 +51,19 @@ def test_a_stop_on_request_reads_as_one_not_as_an_error(client: FlaskClient, wor
     page = client.get(f"/jobs/{job_id}").get_data(as_text=True)
     assert '<p id="stopped" >Stopped on request' in page or '<p id="stopped">Stopped on request' in page
     assert '<div id="error-block" hidden>' in page
+
+
+def test_each_attempt_has_its_own_outcome_and_its_own_lines(client: FlaskClient, run_jobs: Callable[..., bool]):
+    job_id = enqueue(client, {"task": "tests.fixtures.chatty", "args": {"lines": 2, "fail": True}})
+    run_jobs()
+    assert client.post(f"/api/jobs/{job_id}/retry", headers=AUTH).status_code == 202
+    run_jobs()
+    lines = client.get(f"/api/jobs/{job_id}/logs", headers=AUTH).get_json()["lines"]
+    assert [line["attempt"] for line in lines] == [1, 1, 1, 2, 2, 2]
+    assert log_in(client) == (303, "/")
+    page = client.get(f"/jobs/{job_id}").get_data(as_text=True)
+    history = page[page.index('id="attempt-history"') : page.index("</ol>", page.index('id="attempt-history"'))]
+    assert history.count("<li") == 2 and history.count("crashed after logging") == 2
+    assert '<li value="1">failed' in history and '<li value="2">failed' in history
+    log = page[page.index('id="log"') :]
+    assert log.count('class="attempt"') == 1 and "— attempt 2 —" in log

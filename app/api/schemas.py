@@ -57,6 +57,7 @@ class LogLine(BaseModel):
     level: str
     logger: str | None
     message: str
+    attempt: int | None = Field(default=None, description="The run of the job that wrote the line (1, 2, ...)")
 
 
 class JobLogs(BaseModel):

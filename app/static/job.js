@@ -15,6 +15,15 @@
   let status = $("status").textContent.trim();
   let source = null;
   let pollTimer = null;
+  let shownAttempt = Number($("log").dataset.attempt) || null;
+
+  function markAttempt(number, note) {
+    const mark = document.createElement("li");
+    mark.className = "attempt";
+    mark.textContent = `— attempt ${number}${note || ""} —`;
+    $("log").appendChild(mark);
+    shownAttempt = number;
+  }
 
   function setText(id, text) {
     $(id).textContent = text == null ? "" : String(text);
@@ -75,6 +84,7 @@
   }
 
   function appendLog(line) {
+    if (typeof line.attempt === "number" && line.attempt !== shownAttempt) markAttempt(line.attempt);
     const item = document.createElement("li");
     item.className = `level-${String(line.level || "info").toLowerCase()}`;
     const level = document.createElement("span");
@@ -224,6 +234,7 @@
         const [doc, logs] = await Promise.all([call("GET", api), call("GET", `${api}/logs?tail=200`)]);
         render(doc);
         $("log").textContent = "";
+        shownAttempt = 1;
         logs.lines.forEach(appendLog);
         if (TERMINAL.has(doc.status)) {
           stopFollowing();
@@ -249,12 +260,7 @@
       const doc = await call("POST", `${api}/${action}`);
       // Stopping a running job is asynchronous: the stream may already have told how it ended.
       if (action === "cancel" && TERMINAL.has(status)) return;
-      if (action === "retry") {
-        const mark = document.createElement("li");
-        mark.className = "attempt";
-        mark.textContent = `— attempt ${doc.attempts + 1}, retried ${new Date().toISOString().slice(11, 19)} —`;
-        $("log").appendChild(mark);
-      }
+      if (action === "retry") markAttempt(doc.attempts + 1, `, retried ${new Date().toISOString().slice(11, 19)}`);
       render(doc);
       if (!TERMINAL.has(doc.status) && !source && !pollTimer) follow();
     } catch (error) {

@@ -14,7 +14,7 @@ from werkzeug.datastructures import FileStorage
 
 from app import submitting, uploading
 from app.api.schemas import ListJobsQuery
-from app.documents import arguments, job_document, progress_of, status_of, task_name
+from app.documents import arguments, attempt_history, job_document, progress_of, status_of, task_name
 from app.domain_problems import problem_of
 from app.redis_client import get_redis
 from app.web.forms import OPTION_PREFIX, args_from_form, field_errors, fields_of
@@ -101,11 +101,19 @@ def job(job_id: str) -> str:
     redis = get_redis()
     # The stream position first: anything that happens after it reaches the page as an event.
     last_event_id = job_events.last_event_id(redis, job_id)
-    document = job_document(_job_or_404(job_id))
+    found = _job_or_404(job_id)
+    document = job_document(found)
     lines, dropped = job_events.read_logs(redis, job_id, LOG_TAIL)
     artifact = _artifact_of(document)
+    history = attempt_history(found, document["status"])
     return render_template(
-        "job.html", job=document, lines=lines, dropped=dropped, last_event_id=last_event_id, artifact=artifact
+        "job.html",
+        job=document,
+        lines=lines,
+        dropped=dropped,
+        last_event_id=last_event_id,
+        artifact=artifact,
+        attempts=history,
     )
 
 

@@ -29,10 +29,11 @@ MAX_BUFFERED = 500
 class LogSink:
     """Buffers log lines of one job and writes them to Redis in batches."""
 
-    def __init__(self, connection: Redis, job_id: str, ttl: int | None) -> None:
+    def __init__(self, connection: Redis, job_id: str, ttl: int | None, attempt: int | None = None) -> None:
         self.connection = connection
         self.job_id = job_id
         self.ttl = ttl
+        self.attempt = attempt
         self._buffer: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -47,6 +48,8 @@ class LogSink:
         if len(encoded) > LOG_MAX_LINE_BYTES:
             message = encoded[:LOG_MAX_LINE_BYTES].decode("utf-8", "ignore") + " …[line truncated]"
         line = {"at": time.time(), "level": level, "logger": logger, "message": message}
+        if self.attempt is not None:
+            line["attempt"] = self.attempt
         with self._lock:
             self._buffer.append(line)
             full = len(self._buffer) >= MAX_BUFFERED
@@ -141,11 +144,14 @@ class _LineWriter(io.TextIOBase):
 
 
 @contextlib.contextmanager
-def capture(connection: Redis, job_id: str, ttl: int | None, level: int = logging.INFO) -> Iterator[LogSink]:
-    """Send log records at ``level`` and above, and stdout/stderr, to the job's log."""
+def capture(
+    connection: Redis, job_id: str, ttl: int | None, level: int = logging.INFO, attempt: int | None = None
+) -> Iterator[LogSink]:
+    """Send log records at ``level`` and above, and stdout/stderr, to the job's log, each line
+    marked with the ``attempt`` it belongs to."""
     root = logging.getLogger()
     previous_level = root.level
-    with LogSink(connection, job_id, ttl) as sink:
+    with LogSink(connection, job_id, ttl, attempt) as sink:
         _installed_handler(level)
         token = _current_sink.set(sink)
         if root.level > level or root.level == logging.NOTSET:

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 @task
 def sleep(
-    seconds: Annotated[float, Field(ge=0, le=3600, description="How long to sleep in all")] = 5,
+    seconds: Annotated[float, Field(ge=0, le=3600, description="How long to sleep in all, in seconds")] = 5,
     steps: Annotated[int, Field(ge=1, le=1000, description="How many progress steps")] = 10,
 ) -> dict:
     """Sleep for a while in steps, reporting progress after each one."""

@@ -57,9 +57,9 @@ def deliver(
     payload: Any,
     headers: dict[str, str] | None = None,
     secret: SecretStr | None = None,
-    max_attempts: Annotated[int, Field(ge=1, le=20)] = 6,
-    backoff: Annotated[float, Field(ge=0, le=300)] = 2.0,
-    timeout: Annotated[float, Field(gt=0, le=60)] = 10.0,
+    max_attempts: Annotated[int, Field(ge=1, le=20, description="tries in all, the first included")] = 6,
+    backoff: Annotated[float, Field(ge=0, le=300, description="seconds before the first retry; doubles")] = 2.0,
+    timeout: Annotated[float, Field(gt=0, le=60, description="seconds to wait for an answer")] = 10.0,
 ) -> dict:
     """POST a JSON payload to a URL, signed with HMAC-SHA256 when a secret is given.
 
