@@ -50,8 +50,10 @@ def open_image(data: bytes, max_side: int = 4096) -> Image.Image:
             image.load()
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
             raise ImageTooLargeError(str(error)) from None
-        except (UnidentifiedImageError, OSError, SyntaxError) as error:
-            raise NotAnImageError(f"not a readable image: {error}") from None
+        except UnidentifiedImageError:  # its message names an in-memory object, not the file
+            raise NotAnImageError("the upload is not a PNG, JPEG, GIF or WebP image") from None
+        except (OSError, SyntaxError) as error:
+            raise NotAnImageError(f"the image is damaged: {error}") from None
     return image
 
 
