@@ -43,8 +43,8 @@ class Group:
     job_ids: list[str] = field(default_factory=list)
 
 
-def failed_job_ids(redis: Redis) -> list[str]:
-    """Every job in a failed registry whose status is failed (a stopped job sits there too)."""
+def failed_registry(redis: Redis) -> list[tuple[str, str]]:
+    """Every job in the queues' failed registries, with its status: RQ keeps stopped jobs there too."""
     ids: list[str] = []
     for name in get_settings().QUEUES:
         members: list[bytes] = redis.zrange(queue_for(redis, name).failed_job_registry.key, 0, -1)  # type: ignore[assignment]
@@ -55,7 +55,12 @@ def failed_job_ids(redis: Redis) -> list[str]:
         for job_id in ids:
             pipe.hget(TaskJob.key_for(job_id), "status")
         statuses = pipe.execute()
-    return [job_id for job_id, status in zip(ids, statuses, strict=True) if status == b"failed"]
+    return [(job_id, text(status) if status else "") for job_id, status in zip(ids, statuses, strict=True)]
+
+
+def failed_job_ids(redis: Redis) -> list[str]:
+    """Every job in a failed registry whose status is failed."""
+    return [job_id for job_id, status in failed_registry(redis) if status == "failed"]
 
 
 def groups(redis: Redis) -> list[Group]:

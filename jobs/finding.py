@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from redis import Redis
 
-from jobs.connection import text
+from jobs import failures
 from jobs.job import TaskJob
 from jobs.queues import queue_counts, queue_for
 from jobs.records import job_index
 from jobs.records.job_search import Found, Query, search
 from jobs.settings import get_settings
+from jobs.vocabulary import REGISTRY_STATES
 
 
 def find(redis: Redis, query: Query, limit: int, cursor: str | None = None) -> tuple[list[TaskJob], Found]:
@@ -35,11 +36,8 @@ def status_keys(redis: Redis) -> list[str]:
     for name in get_settings().QUEUES:
         queue = queue_for(redis, name)
         keys.append(queue.key)
-        keys += [getattr(queue, f"{state}_job_registry").key for state in _REGISTRIES]
+        keys += [getattr(queue, f"{state}_job_registry").key for state in REGISTRY_STATES]
     return keys
-
-
-_REGISTRIES = ("started", "scheduled", "deferred", "finished", "failed", "canceled")
 
 
 def status_counts(redis: Redis) -> dict[str, int]:
@@ -48,15 +46,8 @@ def status_counts(redis: Redis) -> dict[str, int]:
     for per_queue in queue_counts(redis).values():
         for state, count in per_queue.items():
             counts[state] = counts.get(state, 0) + count
-    failed_ids: list[str] = []
-    for name in get_settings().QUEUES:
-        members: list[bytes] = redis.zrange(queue_for(redis, name).failed_job_registry.key, 0, -1)  # type: ignore[assignment]
-        failed_ids += [text(member) for member in members]
-    if failed_ids:
-        with redis.pipeline(transaction=False) as pipe:
-            for job_id in failed_ids:
-                pipe.hget(TaskJob.key_for(job_id), "status")
-            stopped = sum(1 for status in pipe.execute() if status == b"stopped")
+    if counts.get("failed"):
+        stopped = sum(1 for _, status in failures.failed_registry(redis) if status == "stopped")
         counts["failed"] -= stopped
         counts["stopped"] = stopped
     return {state: count for state, count in counts.items() if count}

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from app import auditing
 from app.api.schemas import AuditQuery, BulkRequest
 from app.redis_client import get_redis
+from app.web.pages import with_utc
 from jobs import bulk, failures, finding
 from jobs.records import audit_log
 
@@ -30,7 +31,7 @@ def act_on_many(action: str) -> ResponseReturnValue:
     source = request.form if request.method == "POST" else request.args
     given = {key: value.strip() for key, value in source.items() if key in FILTER_FIELDS and value.strip()}
     try:
-        body = BulkRequest.model_validate(_with_utc(given))
+        body = BulkRequest.model_validate(with_utc(given))
     except ValidationError as error:
         problems = [f"{'.'.join(map(str, e['loc'])) or 'filters'}: {e['msg']}" for e in error.errors(include_url=False)]
         return render_template("bulk.html", action=action, verb=VERBS[action], given=given, problems=problems), 422
@@ -64,11 +65,3 @@ def _matching(redis: Any, body: BulkRequest) -> int:
         return chosen.count if chosen else 0
     _, found = finding.find(redis, body.search(), 1)
     return found.matches
-
-
-def _with_utc(given: dict[str, str]) -> dict[str, str]:
-    """The pages' times are UTC without an offset; the filters want one."""
-    return {
-        key: f"{value}+00:00" if key in ("since", "until") and "+" not in value and not value.endswith("Z") else value
-        for key, value in given.items()
-    }

@@ -77,7 +77,7 @@ def history() -> tuple[str, int]:
     cursor = request.args.get("cursor") or None
     problem = None
     try:
-        query = ListJobsQuery.model_validate({**_with_utc(filters), "cursor": cursor, "limit": PAGE_SIZE})
+        query = ListJobsQuery.model_validate({**with_utc(filters), "cursor": cursor, "limit": PAGE_SIZE})
     except ValidationError as error:
         problem = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors(include_url=False))
         query = ListJobsQuery(limit=PAGE_SIZE)
@@ -117,8 +117,9 @@ def job(job_id: str) -> str:
     )
 
 
-def _with_utc(filters: dict[str, str]) -> dict[str, str]:
-    """The form's times are UTC (the page says so): the API's filters want an offset."""
+def with_utc(filters: dict[str, str]) -> dict[str, str]:
+    """The pages' times are UTC (they say so) and carry no offset; the filters want one. A value
+    longer than ``YYYY-MM-DDTHH:MM:SS`` has one already (or is wrong, for the validation to say)."""
     return {
         key: f"{value}+00:00" if key in ("since", "until") and len(value) <= 19 and "+" not in value else value
         for key, value in filters.items()
