@@ -15,6 +15,7 @@
   let status = $("status").textContent.trim();
   let source = null;
   let pollTimer = null;
+  let watchdog = null;
   let shownAttempt = Number($("log").dataset.attempt) || null;
 
   function markAttempt(number, note) {
@@ -173,6 +174,7 @@
     // A read sent while the job ran can answer after its end event: it must not take the page back.
     if (TERMINAL.has(status) && !TERMINAL.has(doc.status)) return;
     render(doc);
+    if (TERMINAL.has(doc.status) && source) stopFollowing();
   }
 
   function follow() {
@@ -181,6 +183,8 @@
       return;
     }
     source = new EventSource(`${api}/events?last_event_id=${encodeURIComponent(lastEventId)}`);
+    // Whatever the stream misses, the page reads the job every few seconds while it follows it.
+    watchdog = setInterval(() => refresh().catch(() => {}), 3000);
     let failures = 0;
     source.addEventListener("open", () => {
       failures = 0;
@@ -207,7 +211,7 @@
       const data = JSON.parse(event.data);
       stopFollowing();
       if (data.job) render(data.job);
-      else refresh().catch(() => {});
+      if (!TERMINAL.has(status)) poll(); // the job ended: read it until the page says so
     });
     source.addEventListener("error", () => {
       failures += 1;
@@ -222,6 +226,8 @@
   function stopFollowing() {
     if (source) source.close();
     source = null;
+    if (watchdog) clearInterval(watchdog);
+    watchdog = null;
     if (pollTimer) clearTimeout(pollTimer);
     pollTimer = null;
     setText("live", "");
