@@ -239,9 +239,11 @@
       try {
         const [doc, logs] = await Promise.all([call("GET", api), call("GET", `${api}/logs?tail=200`)]);
         render(doc);
-        $("log").textContent = "";
-        shownAttempt = 1;
-        logs.lines.forEach(appendLog);
+        if (logs.lines.length) {  // lines carry their attempt; with none, keep the page's own marks
+          $("log").textContent = "";
+          shownAttempt = 1;
+          logs.lines.forEach(appendLog);
+        }
         if (TERMINAL.has(doc.status)) {
           stopFollowing();
           return;
