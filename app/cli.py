@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import click
 from flask import Flask, current_app
@@ -19,10 +18,12 @@ from redis.exceptions import RedisError
 from app import submitting
 from app.api.tasks import task_info
 from app.cli_actions import add_action_commands
+from app.cli_fleet import add_fleet_commands
 from app.documents import job_document
 from app.flask_settings import api_tokens
 from app.redis_client import get_redis
 from jobs import finding, lifecycle, readiness
+from jobs.connection import redacted
 from jobs.job import TaskJob
 from jobs.records.job_search import Query
 from jobs.registry import UnknownTaskError, registry
@@ -160,7 +161,7 @@ def doctor_command(as_json: bool) -> None:
     report: dict[str, Any] = {
         "config": {
             "APP_ENV": config["APP_ENV"],
-            "REDIS_URL": _redact_url(config["REDIS_URL"]),
+            "REDIS_URL": redacted(config["REDIS_URL"]),
             "API_TOKENS": f"{len(api_tokens())} configured",
             "SECRET_KEY": "set" if config.get("SECRET_KEY") else "missing",
             "tasks": len(registry.all()),
@@ -221,16 +222,9 @@ def _stream_node_max_bytes() -> int:
         return 0
 
 
-def _redact_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url
-
-
 def register_commands(app: Flask) -> None:
     add_action_commands(jobs_cli)
+    add_fleet_commands(offload_cli)
     app.cli.add_command(jobs_cli)
     app.cli.add_command(tasks_command)
     app.cli.add_command(offload_cli)

@@ -31,7 +31,7 @@ from rq_dashboard.version import VERSION as RQ_DASHBOARD_VERSION
 
 from app import auditing, dashboard_templates
 from app.auth import DASHBOARD_PREFIX
-from jobs.connection import redis_url
+from jobs.connection import redacted, redis_url
 from jobs.job import TaskJob, never_unpickle
 
 
@@ -105,6 +105,7 @@ def init_app(app: Flask) -> None:
         )
     never_unpickle()
     dashboard_templates.install(rq_dashboard.blueprint)
+    app.add_template_filter(redacted, "redacted_url")
     for kind in _DASHBOARD_ANSWERS:
         app.register_error_handler(kind, _dashboard_answer)
     app.config.setdefault("RQ_DASHBOARD_REDIS_URL", redis_url(app.config["REDIS_URL"]))

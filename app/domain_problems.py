@@ -5,24 +5,46 @@ from __future__ import annotations
 from flask import Flask, Response, current_app
 
 from app.problems import ApiProblem, problem_response, validation_problem
+from jobs.cron.entries import NotScheduledError
+from jobs.fleet.queue_control import UnknownQueueError
+from jobs.fleet.worker_overview import UnknownWorkerError
 from jobs.lifecycle import JobStateError, UnknownJobError
 from jobs.records.uploaded_files import UploadQuotaError
 from jobs.registry import UnknownTaskError
 from jobs.submission import InvalidCall, RefusedError
 
-DOMAIN_ERRORS = (InvalidCall, UnknownTaskError, UnknownJobError, JobStateError, RefusedError, UploadQuotaError)
+DOMAIN_ERRORS = (
+    InvalidCall,
+    UnknownTaskError,
+    UnknownJobError,
+    UnknownQueueError,
+    UnknownWorkerError,
+    JobStateError,
+    RefusedError,
+    UploadQuotaError,
+)
 
 
 def problem_of(error: Exception) -> ApiProblem:
     """The problem+json answer for one of ``DOMAIN_ERRORS``."""
     if isinstance(error, InvalidCall):
         return validation_problem(error.detail, error.errors)
+    if isinstance(error, NotScheduledError):
+        return ApiProblem(
+            404, "Not a cron entry", f"{error}; GET /api/cron lists them", type="urn:offload:problem:unknown-cron-entry"
+        )
     if isinstance(error, UnknownTaskError):
         return ApiProblem(
             404, "Unknown task", f"{error}; GET /api/tasks lists them", type="urn:offload:problem:unknown-task"
         )
     if isinstance(error, UnknownJobError):
         return ApiProblem(404, "Unknown job", str(error), type="urn:offload:problem:unknown-job")
+    if isinstance(error, UnknownQueueError):
+        return ApiProblem(404, "Unknown queue", str(error), type="urn:offload:problem:unknown-queue")
+    if isinstance(error, UnknownWorkerError):
+        return ApiProblem(
+            404, "Unknown worker", f"{error}; GET /api/workers lists them", type="urn:offload:problem:unknown-worker"
+        )
     if isinstance(error, JobStateError):
         return ApiProblem(409, "Conflict", str(error), type="urn:offload:problem:job-state")
     if isinstance(error, UploadQuotaError):

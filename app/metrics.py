@@ -4,6 +4,8 @@ Metric names (all prefixed ``offload_``):
 
 - ``queue_jobs{queue,state}`` — jobs per queue and registry (queued, started, scheduled,
   deferred, finished, failed, canceled)
+- ``queue_paused{queue}`` — 1 while the queue is paused; ``queue_oldest_job_age_seconds{queue}`` —
+  how long its oldest queued job has waited (0 when none waits)
 - ``jobs_enqueued_total{task}``, ``jobs_ended_total{task,status}`` (finished, failed, stopped)
 - ``job_duration_seconds{task}``, ``job_queue_wait_seconds{task}`` — histograms, recorded by workers
 - ``workers{state}``, ``workers_busy_ratio`` — from the workers' registrations
@@ -27,7 +29,7 @@ from rq import Worker
 
 from app import redis_client
 from app.redis_client import get_redis
-from jobs.queues import queue_counts
+from jobs.fleet import queue_overview
 from jobs.records import job_metrics
 
 bp = Blueprint("metrics", __name__)
@@ -53,10 +55,18 @@ class RedisCollector(Collector):
 
     def _families(self) -> Iterator[Metric]:
         depth = GaugeMetricFamily("offload_queue_jobs", "Jobs per queue and state", labels=["queue", "state"])
-        for name, counts in queue_counts(self.redis).items():
-            for state, count in counts.items():
-                depth.add_metric([name, state], count)
+        paused = GaugeMetricFamily("offload_queue_paused", "1 while the queue is paused", labels=["queue"])
+        age = GaugeMetricFamily(
+            "offload_queue_oldest_job_age_seconds", "How long the oldest queued job has waited", labels=["queue"]
+        )
+        for queue in queue_overview.overview(self.redis, fleet=[]):
+            for state, count in queue.counts.items():
+                depth.add_metric([queue.name, state], count)
+            paused.add_metric([queue.name], int(queue.paused))
+            age.add_metric([queue.name], queue.latency_seconds or 0.0)
         yield depth
+        yield paused
+        yield age
 
         yield self._counter("jobs_enqueued", "Jobs enqueued", ["task"])
         yield self._counter("jobs_ended", "Jobs that ended, by final status", ["task", "status"])

@@ -24,6 +24,15 @@ def redis_url(url: str, verify_tls: bool | None = None) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+def redacted(url: str) -> str:
+    """``url`` with its password replaced by ``***``: what a page or a report may show."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
 def text(value: bytes | str) -> str:
     """A value Redis answered, as text: Offload's clients answer bytes (``decode_responses`` off)."""
     return value.decode() if isinstance(value, bytes) else value

@@ -214,6 +214,7 @@ class TaskJob(Job):
         """Count the job's end and its duration (without a pipeline: into the worker's tally)."""
         labels = self._labels()
         job_metrics.count(pipeline, "jobs_ended", {**labels, "status": status})
+        job_metrics.count_recent(pipeline, self.origin or "unknown", status)
         if self.started_at is not None:
             ended = self.ended_at or now()
             duration = (ended - self.started_at).total_seconds()

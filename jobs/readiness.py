@@ -11,6 +11,7 @@ from rq import Worker
 from rq.scheduler import SCHEDULER_LOCKING_KEY_TEMPLATE
 from rq.suspension import is_suspended
 
+from jobs.fleet import queue_control
 from jobs.queues import queue_for
 from jobs.settings import get_settings
 from jobs.worker.liveness import heartbeat_age, is_alive
@@ -18,7 +19,7 @@ from jobs.worker.liveness import heartbeat_age, is_alive
 
 def check(redis: Redis) -> dict[str, Any]:
     """Ready when Redis answers, some worker is alive, every queue with work has a worker,
-    and every queue with scheduled jobs has a scheduler. ``status`` is ``ready`` or
+    no queue is paused, and every queue with scheduled jobs has a scheduler. ``status`` is ``ready`` or
     ``unavailable``; ``problems`` says why, in words."""
     problems: list[str] = []
     body: dict[str, Any] = {}
@@ -49,6 +50,7 @@ def _work_and_workers(redis: Redis, problems: list[str]) -> dict[str, Any]:
     if suspended:
         problems.append("RQ is suspended (rq suspend): no job starts until `rq resume`")
     listening = {name for worker in workers for name in worker.queue_names()}
+    paused = queue_control.paused(redis)
     with redis.pipeline(transaction=False) as pipe:
         for name in get_settings().QUEUES:
             queue = queue_for(redis, name)
@@ -59,8 +61,16 @@ def _work_and_workers(redis: Redis, problems: list[str]) -> dict[str, Any]:
     queues = {}
     for name in get_settings().QUEUES:
         queued, scheduled, scheduler = next(answers), next(answers), bool(next(answers))
-        queues[name] = {"queued": queued, "scheduled": scheduled, "workers": name in listening, "scheduler": scheduler}
-        if queued and name not in listening:
+        queues[name] = {
+            "queued": queued,
+            "scheduled": scheduled,
+            "workers": name in listening,
+            "scheduler": scheduler,
+            "paused": name in paused,
+        }
+        if name in paused:
+            problems.append(f"queue {name!r} is paused: its {queued} queued job(s) wait until it is resumed")
+        elif queued and name not in listening:
             problems.append(f"queue {name!r} has {queued} job(s) and no worker listens to it")
         if scheduled and not scheduler:
             problems.append(f"queue {name!r} has {scheduled} scheduled job(s) and no scheduler is running")

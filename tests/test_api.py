@@ -10,6 +10,7 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
+from app.api import fleet_schemas
 from tests.conftest import AUTH
 
 
@@ -224,16 +225,9 @@ def test_queues_count_each_registry(client: FlaskClient):
     assert list(queues) == ["high", "default", "low"]
     assert queues["default"]["queued"] == 1
     assert queues["high"]["scheduled"] == 1
-    assert set(queues["low"]) == {
-        "name",
-        "queued",
-        "started",
-        "scheduled",
-        "deferred",
-        "finished",
-        "failed",
-        "canceled",
-    }
+    assert set(queues["low"]) == set(fleet_schemas.QueueInfo.model_fields)
+    assert queues["default"]["latency_seconds"] is not None and queues["default"]["latency_seconds"] >= 0
+    assert queues["low"]["latency_seconds"] is None and queues["low"]["paused"] is False
 
 
 def test_workers_is_empty_without_workers(client: FlaskClient):

@@ -22,9 +22,11 @@ from jinja2 import Environment
 from rq.serializers import JSONSerializer, resolve_serializer
 
 from app.dashboard_templates import _HAND_ESCAPED, ACTION_BUTTONS, EscapingLoader, escaped
+from jobs.connection import redacted
 from jobs.job import TaskJob
 from tests.conftest import AUTH, TOKEN
 from tests.test_auth import basic
+from tests.test_pages import log_in
 from tests.test_worker import enqueue
 
 TEMPLATES = Path(rq_dashboard.__file__).parent / "templates"
@@ -45,6 +47,12 @@ def test_every_interpolation_in_rq_dashboards_templates_is_escaped():
     # The two values rq-dashboard escaped by hand are escaped once, not twice.
     assert len(_HAND_ESCAPED.findall(sources["rq_dashboard/jobs.html"])) == 2
     assert '<a class="navbar-brand">RQ-dashboard</a>' in sources["rq_dashboard/navbar.html"]
+    # Offload's header goes above rq-dashboard's bar, its stylesheet beside rq-dashboard's, and the
+    # instance selector shows the Redis URL redacted: each anchor must still be there to replace.
+    assert '{% include "rq_dashboard/navbar.html" %}' in sources["rq_dashboard/base.html"]
+    assert 'filename=\'css/main.css\') }}" rel="stylesheet">' in sources["rq_dashboard/base.html"]
+    assert "{{ instance }}</option>" in sources["rq_dashboard/navbar.html"]
+    assert "instance | redacted_url" in escaped(sources["rq_dashboard/navbar.html"])
 
 
 def test_the_app_serves_rq_dashboards_templates_through_the_escaping_loader(app: Flask):
@@ -76,9 +84,18 @@ def test_the_action_buttons_appear_only_where_actions_are_allowed(redis_url: str
     assert 'id="read-only"' not in pages[True]
 
 
-def test_rq_dashboard_pages_link_back_to_offloads(client: FlaskClient):
-    page = client.get("/rq/", headers=basic(TOKEN)).get_data(as_text=True)
-    assert '<a class="navbar-brand" href="/">&larr; Offload</a>' in page
+def test_rq_dashboard_pages_wear_offloads_header_with_the_way_back(client: FlaskClient):
+    assert log_in(client) == (303, "/")
+    page = client.get("/rq/").get_data(as_text=True)
+    assert '<header class="top">' in page and '<a class="brand" href="/">Offload</a>' in page
+    assert 'id="status-line"' in page and "header.css" in page
+    assert '<a href="/rq/" aria-current="page">Dashboard</a>' in page
+
+
+def test_a_redis_password_is_never_shown():
+    assert redacted("redis://:s3cret@cache.example:6379/0") == "redis://:***@cache.example:6379/0"
+    assert redacted("redis://user:s3cret@cache.example:6379/0") == "redis://user:***@cache.example:6379/0"
+    assert redacted("redis://cache.example:6379/0") == "redis://cache.example:6379/0"
 
 
 def test_the_web_process_never_resolves_rqs_pickle_serializer(app: Flask):

@@ -9,7 +9,7 @@ from flask import Blueprint
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from app.api import schemas
+from app.api import fleet_schemas, schemas
 from app.api.uploads import Base64Upload
 from jobs.registry import registry
 from jobs.settings import get_settings
@@ -81,6 +81,34 @@ def _rewrite_refs(node: Any) -> Any:
     return node
 
 
+def _fleet_paths() -> dict[str, Any]:
+    def named(what: str, values: list[str] | None = None) -> list[dict[str, Any]]:
+        schema: dict[str, Any] = {"enum": values} if values else {"type": "string"}
+        return [{"name": "name", "in": "path", "required": True, "schema": schema, "description": what}]
+
+    def post(summary: str, parameters: list[dict[str, Any]], code: str, model: str, *errors: int) -> dict[str, Any]:
+        answers = {code: _json(model, summary), **_problems(404, *errors)}
+        return {"post": {"summary": summary, "parameters": parameters, "responses": answers}}
+
+    def get(summary: str, model: str) -> dict[str, Any]:
+        return {"get": {"summary": summary, "responses": {"200": _json(model, summary)}}}
+
+    queue = named("A queue the app declares (QUEUES)", list(get_settings().QUEUES))
+    worker = named("A worker's name, as GET /api/workers lists it")
+    entry = named("A scheduled task's name, as GET /api/cron lists it")
+    return {
+        "/api/queues": get("Queues: counts, latency, throughput, workers", "QueueList"),
+        "/api/queues/{name}/pause": post("Pause a queue: no job of it starts", queue, "200", "QueueAction"),
+        "/api/queues/{name}/resume": post("Resume a paused queue", queue, "200", "QueueAction"),
+        "/api/queues/{name}/empty": post("Delete the jobs waiting in a queue", queue, "200", "BulkOutcome"),
+        "/api/workers": get("Workers", "WorkerList"),
+        "/api/workers/{name}/stop": post("Stop a worker after its current job", worker, "202", "WorkerInfo"),
+        "/api/cron": get("Cron entries and their last runs", "CronList"),
+        "/api/cron/{name}/run": post("Run a cron entry now", entry, "202", "JobDocument", 429, 503),
+        "/api/status": get("The status line", "StatusLine"),
+    }
+
+
 def build_document() -> dict[str, Any]:
     models: list[type[BaseModel]] = [
         schemas.EnqueueRequest,
@@ -88,8 +116,12 @@ def build_document() -> dict[str, Any]:
         schemas.JobList,
         schemas.TaskInfo,
         schemas.TaskList,
-        schemas.QueueList,
-        schemas.WorkerList,
+        fleet_schemas.QueueList,
+        fleet_schemas.QueueAction,
+        fleet_schemas.WorkerList,
+        fleet_schemas.WorkerInfo,
+        fleet_schemas.CronList,
+        fleet_schemas.StatusLine,
         schemas.Problem,
         schemas.BatchItem,
         schemas.JobLogs,
@@ -296,8 +328,7 @@ def build_document() -> dict[str, Any]:
                     "responses": {"200": _json("AuditLog", "Entries"), **_problems(422)},
                 }
             },
-            "/api/queues": {"get": {"summary": "Queue counts", "responses": {"200": _json("QueueList", "Queues")}}},
-            "/api/workers": {"get": {"summary": "Workers", "responses": {"200": _json("WorkerList", "Workers")}}},
+            **_fleet_paths(),
             "/api/openapi.json": {
                 "get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}
             },

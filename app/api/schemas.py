@@ -237,40 +237,6 @@ class TaskList(BaseModel):
     tasks: list[TaskInfo]
 
 
-class QueueInfo(BaseModel):
-    name: str
-    queued: int
-    started: int
-    scheduled: int
-    deferred: int
-    finished: int
-    failed: int
-    canceled: int
-
-
-class QueueList(BaseModel):
-    queues: list[QueueInfo]
-
-
-class WorkerInfo(BaseModel):
-    name: str
-    state: str
-    queues: list[str]
-    current_job: str | None
-    last_heartbeat: str | None
-    heartbeat_age_seconds: float | None
-    alive: bool = Field(description="Its last heartbeat is recent (OFFLOAD_WORKER_HEARTBEAT_MAX_AGE)")
-    birth_date: str | None
-    hostname: str | None
-    pid: int | None
-    successful_jobs: int
-    failed_jobs: int
-
-
-class WorkerList(BaseModel):
-    workers: list[WorkerInfo]
-
-
 class FieldError(BaseModel):
     loc: list[str | int]
     msg: str

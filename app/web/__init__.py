@@ -11,10 +11,12 @@ from flask import Blueprint, render_template
 from werkzeug.exceptions import HTTPException
 
 from app.auth import session_is_valid
-from app.web import login, operations, pages
+from app.redis_client import get_redis
+from app.web import fleet, login, operations, pages
+from jobs.fleet.status_line import status_line
 
 web = Blueprint("web", __name__)
-for area in (login, pages, operations):
+for area in (login, pages, operations, fleet):
     web.register_blueprint(area.bp)
 
 
@@ -25,7 +27,8 @@ def page_error(error: HTTPException) -> tuple[str, int]:
 
 @web.app_context_processor
 def signed_in() -> dict[str, Any]:
-    return {"signed_in": session_is_valid()}
+    valid = session_is_valid()
+    return {"signed_in": valid, "status_line": status_line(get_redis()) if valid else None}
 
 
 def _moment(value: datetime | str) -> datetime:

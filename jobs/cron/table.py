@@ -16,24 +16,16 @@ import rq.cron
 from redis import Redis
 from rq.cron import CronJob
 
-from jobs import submission
+from jobs.cron.entries import enqueue_entry
 from jobs.job import TaskJob
 from jobs.registry import registry
 
 
 class OffloadCronJob(CronJob):
-    """A cron entry that enqueues its task the Offload way."""
+    """A cron entry that enqueues its task the Offload way (and lists the run in its history)."""
 
     def enqueue(self, connection: Redis) -> TaskJob:
-        task = registry.lookup_path(self.func_name)
-        job = submission.enqueue(connection, task, dict(self.kwargs), meta={"cron": self.name})
-        with connection.pipeline() as pipe:
-            pipe.zadd(self.job_history_key, {job.id: job.created_at.timestamp()})
-            pipe.zremrangebyrank(self.job_history_key, 0, -(rq.cron.DEFAULT_CRON_JOB_HISTORY_LIMIT + 1))
-            pipe.expire(self.job_history_key, rq.cron.DEFAULT_CRON_JOB_HISTORY_TTL)
-            rq.cron.cron_job_registry.add(self.name, pipe, enqueue_timestamp=job.created_at.timestamp())
-            pipe.execute()
-        return job
+        return enqueue_entry(connection, registry.lookup_path(self.func_name), dict(self.kwargs))
 
 
 def register_scheduled_tasks() -> list[dict[str, Any]]:

@@ -18,21 +18,29 @@ import signal
 import sys
 from typing import Any
 
+import psutil
 import rq
 import rq.cli.workers
 from redis.exceptions import RedisError
 from rq import worker_registration
 from rq.job import JobStatus
 
+from jobs.fleet.worker_overview import RSS_FIELD
 from jobs.lifecycle import cancel_dependents
 from jobs.records import job_index
 from jobs.settings import get_settings
 from jobs.worker.guards import check_job_class, check_rq_version
+from jobs.worker.paused_queues import SkipPausedQueues
 from jobs.worker.recovery import recover
 from jobs.worker.shutdown import HandBackAtShutdown
 from jobs.worker.sweeper import sweep
 
 _PR_SET_PDEATHSIG = 1
+_this_process = psutil.Process()
+
+
+def _rss() -> int:
+    return int(_this_process.memory_info().rss)
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -44,7 +52,7 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
-class ForkingWorker(HandBackAtShutdown, rq.Worker):
+class ForkingWorker(HandBackAtShutdown, SkipPausedQueues, rq.Worker):
     """RQ's forking worker whose work-horse never outlives it."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -75,7 +83,12 @@ class ForkingWorker(HandBackAtShutdown, rq.Worker):
     # without its data) registers again at its next heartbeat.
 
     def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+        """RQ's heartbeat, with the worker's memory (RSS) beside it for the workers page."""
         super().heartbeat(timeout, pipeline)
+        try:
+            (pipeline if pipeline is not None else self.connection).hset(self.key, RSS_FIELD, _rss())
+        except RedisError:
+            pass  # as RQ's own beat: the next one tries again
         if pipeline is None:
             self._ensure_registered()
 

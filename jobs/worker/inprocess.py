@@ -49,6 +49,7 @@ from rq.utils import current_timestamp, now, utcformat
 from rq.worker.base import WorkerStatus
 
 from jobs.connection import binary
+from jobs.fleet import queue_control
 from jobs.job import TaskJob
 from jobs.records import job_events, job_metrics
 from jobs.worker.forking import ForkingWorker, printable
@@ -57,6 +58,8 @@ from jobs.worker.placement import keep_to_cpus, lower_priority
 # Metric tallies are written at least this often.
 FLUSH_AFTER = 0.05
 SUSPENSION_CHECK_EVERY = 1.0
+# While one of its queues is paused, an idle worker looks again this often (a resume takes effect).
+PAUSE_CHECK_EVERY = 1
 # Packed constants are kept for this many queue orders (one with the default strategy).
 PACKED_ORDERS_KEPT = 64
 # RQ keeps an execution in the job's execution registry this long past its heartbeat TTL
@@ -117,6 +120,8 @@ class InProcessWorker(ForkingWorker):
                 "results_maxlen": RQ_RESULTS_MAXLEN,
                 "success_type": str(Result.Type.SUCCESSFUL.value),
                 "suspended_key": WORKERS_SUSPENDED,
+                "paused_key": queue_control.PAUSED_KEY,
+                "queue_prefix": self.queue_class.redis_queue_namespace_prefix,
                 "job_prefix": self.job_class.redis_job_namespace_prefix,
                 "exec_template": Execution("{exec}", "{job}", self.connection).key,
                 "execs_template": ExecutionRegistry("{job}", self.connection).key,
@@ -247,6 +252,7 @@ class InProcessWorker(ForkingWorker):
         once, or pushes it back if RQ was suspended meanwhile (the sweeper finds it should the
         worker die in between)."""
         idle_since = time.monotonic()
+        every_key = keys
         while not self._stop_requested:
             self.heartbeat()
             if self.should_run_maintenance_tasks:
@@ -255,6 +261,18 @@ class InProcessWorker(ForkingWorker):
                 self.check_for_suspension(False)
                 continue
             timeout = self.dequeue_timeout
+            paused = queue_control.paused(self.connection)
+            if paused:  # wait on the other queues, and look again soon for a resume
+                timeout = PAUSE_CHECK_EVERY
+                open_keys = [queue.key for queue in self._ordered_queues if queue.name not in paused]
+                if not open_keys:
+                    self._stopped_wait(PAUSE_CHECK_EVERY)
+                    if max_idle_time is not None and time.monotonic() - idle_since >= max_idle_time:
+                        return None
+                    continue
+                keys = open_keys
+            else:
+                keys = every_key
             if max_idle_time is not None:
                 left = max_idle_time - (time.monotonic() - idle_since)
                 if left <= 0:
@@ -271,6 +289,12 @@ class InProcessWorker(ForkingWorker):
                 key, value = popped
                 return binary(key), binary(value)
         return None
+
+    def _stopped_wait(self, seconds: float) -> None:
+        """Sleep up to ``seconds``, waking early when a stop is requested."""
+        deadline = time.monotonic() + seconds
+        while not self._stop_requested and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def _step(self, keys: list[str], popped: list[str] | None = None) -> str:
         """One call of record_and_take.lua: the successes not written yet, then (with ``keys``) take and

@@ -4,16 +4,24 @@ At SIGTERM the current job gets ``SHUTDOWN_GRACE`` seconds to finish; if it does
 stopped and goes back to the front of its queue, as Sidekiq does, instead of failing for a
 reason that is not the task's. A second signal hands it back at once. How the grace fits each
 runner (Heroku, honcho, systemd, Kubernetes) is in docs/worker.md's shutdown table.
+
+"Stop after the current job" (``jobs.fleet.worker_overview.stop_after_job``: the workers page, the API, the CLI)
+is the gentler stop: the worker takes no new job, lets the running one finish however long it
+takes, and exits.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 from typing import Any
 
 import rq
+from rq.command import parse_payload
 from rq.job import JobStatus
 
+from jobs.fleet.worker_overview import STOP_AFTER_JOB, STOPPING_FIELD
 from jobs.records import job_events
 from jobs.settings import get_settings
 
@@ -23,10 +31,20 @@ class HandBackAtShutdown(rq.Worker):
 
     _hand_back_timer: threading.Timer | None = None
     _handing_back: str | None = None
+    _stop_after_job = False
+
+    def handle_payload(self, message: Any) -> None:
+        if parse_payload(message).get("command") == STOP_AFTER_JOB:
+            self.log.info("Worker %s: asked to stop after its current job", self.name)
+            self._stop_after_job = True
+            self.connection.hset(self.key, STOPPING_FIELD, "1")
+            os.kill(os.getpid(), signal.SIGINT)  # RQ's warm shutdown, without the hand-back timer
+            return
+        super().handle_payload(message)
 
     def request_stop(self, signum: int, frame: Any) -> None:
         job_id = self.get_current_job_id()
-        if job_id is not None and self._hand_back_timer is None:
+        if job_id is not None and self._hand_back_timer is None and not self._stop_after_job:
             # Heroku sends SIGKILL 30 s after SIGTERM: finish the job by then (20 s), or hand it back.
             grace = get_settings().OFFLOAD_SHUTDOWN_GRACE
             self.log.info("shutdown requested: job %s has %.0f s to finish before it is handed back", job_id, grace)

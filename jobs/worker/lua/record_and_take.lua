@@ -9,7 +9,7 @@
 -- ARGV[1]: the worker's constants (the same for every call). ARGV[2]: how to start the next job,
 -- or '' to take nothing. ARGV[3..]: one object per success to record (see record_success).
 -- Returns {outcome, deferred, lost, taken}: outcome is 'none' (nothing to take was asked),
--- 'started', 'empty' (no job waits) or 'suspended' (`rq suspend` holds: nothing taken);
+-- 'started', 'empty' (no job waits in a queue that is not paused) or 'suspended' (`rq suspend` holds: nothing taken);
 -- deferred: successes that gained dependents while they ran (RQ's own path records them);
 -- lost: successes whose execution is gone (recovery re-queued them while this worker was
 -- frozen or cut off: the re-run records the outcome, this one is dropped); taken: the started
@@ -96,13 +96,24 @@ local function start(want, queue_key, job_id, job_key, origin)
   return {queue_key, job_id, redis.call('EXISTS', fill(C.dependents_template, vars)), queued}
 end
 
+-- Is the queue with this key paused (jobs.fleet.queue_control)? `any_paused` saves the lookups when none is.
+local any_paused = false
+local function is_paused(queue_key)
+  return any_paused and redis.call('SISMEMBER', C.paused_key, queue_key:sub(#C.queue_prefix + 1)) == 1
+end
+
 -- The next job that may start: popped from the queues in order (or the one the worker popped
--- while idle), skipping ids whose job is gone or no longer queued.
+-- while idle), skipping paused queues and ids whose job is gone or no longer queued.
 local function take(want)
   local popped_queue, popped_id = want.popped_queue, want.popped_id
   if redis.call('EXISTS', C.suspended_key) == 1 then
     if popped_id ~= '' then redis.call('LPUSH', popped_queue, popped_id) end  -- back to the front
     return 'suspended', nil
+  end
+  any_paused = redis.call('EXISTS', C.paused_key) == 1
+  if popped_id ~= '' and is_paused(popped_queue) then  -- paused while the worker waited on it
+    redis.call('LPUSH', popped_queue, popped_id)
+    popped_id = ''
   end
   for _ = 1, 100 do
     local queue_key, job_id = nil, nil
@@ -111,8 +122,10 @@ local function take(want)
       popped_id = ''
     else
       for _, key in ipairs(KEYS) do
-        job_id = redis.call('LPOP', key)
-        if job_id then queue_key = key break end
+        if not is_paused(key) then
+          job_id = redis.call('LPOP', key)
+          if job_id then queue_key = key break end
+        end
       end
       if not job_id then return 'empty', nil end
     end
