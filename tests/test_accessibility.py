@@ -58,6 +58,10 @@ def test_every_page_has_no_accessibility_violations(page: Page, api: Callable[..
         "/failures",
         "/bulk/retry?status=failed",
         "/audit",
+        "/queues",
+        "/workers",
+        "/cron",
+        "/queues/high/empty",
     ]
     shots = {"/failures": "failures", "/jobs?q=gateway": "history-search", "/bulk/retry?status=failed": "bulk-confirm"}
     for path in paths:

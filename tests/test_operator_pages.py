@@ -38,3 +38,42 @@ def test_search_then_retry_a_failure_group_and_find_it_in_the_audit_log(
     expect(row).to_contain_text("page")
     expect(row).to_contain_text("group=")
     shot(page, "audit")
+
+
+def test_pause_a_queue_see_its_worker_and_run_a_cron_entry_now(
+    page: Page,
+    api: Callable[..., dict],
+    worker: Popen[bytes],
+):
+    api("POST", "/api/queues/low/pause")
+    for _ in range(4):
+        api("POST", "/api/jobs", json={"task": "demo.noop", "queue": "low", "args": {}})
+    done = api("POST", "/api/jobs", json={"task": "demo.sleep", "args": {"seconds": 0.1, "steps": 1}})["id"]
+    wait_for(lambda: api("GET", f"/api/jobs/{done}")["status"] == "finished")
+    log_in(page, "/queues")
+    low = page.locator("#queue-low")
+    expect(low).to_have_attribute("data-paused", "true")
+    expect(low).to_contain_text("paused")
+    expect(page.locator("#status-line")).to_contain_text("Paused: low")
+    shot(page, "queues")
+    page.get_by_role("button", name="Resume low").click()
+    expect(page.locator("#outcome")).to_have_text("Queue low resumed.")
+    expect(page.locator("#queue-low")).to_have_attribute("data-paused", "false")
+    wait_for(lambda: api("GET", "/api/queues")["queues"][2]["queued"] == 0, message="the resumed jobs to run")
+    page.goto("/workers")
+    [listed] = api("GET", "/api/workers")["workers"]
+    row = page.locator(f"#worker-{listed['name']}")
+    expect(row.locator(".pid")).to_have_text(str(worker.pid))
+    expect(row.locator(".rss")).to_contain_text("MiB")
+    shot(page, "workers")
+    page.goto("/cron")
+    page.get_by_role("button", name="Run now (tests.fixtures.heartbeat)").click()
+    page.wait_for_url("**/jobs/*")
+    expect(page.locator("#status")).to_have_text("finished", timeout=15_000)
+    page.goto("/cron")
+    expect(page.locator('[id="cron-tests.fixtures.heartbeat"]')).to_contain_text("(run now)")
+    shot(page, "cron")
+    page.goto("/rq/")
+    expect(page.locator("header.top .brand")).to_have_text("Offload")
+    expect(page.locator("#status-line")).to_be_visible()
+    shot(page, "rq-dashboard")
