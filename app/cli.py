@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 from app import submitting
 from app.api.tasks import task_info
 from app.cli_actions import add_action_commands
+from app.cli_alerts import add_alert_commands
 from app.cli_fleet import add_fleet_commands
 from app.documents import job_document
 from app.flask_settings import api_tokens
@@ -225,6 +226,7 @@ def _stream_node_max_bytes() -> int:
 def register_commands(app: Flask) -> None:
     add_action_commands(jobs_cli)
     add_fleet_commands(offload_cli)
+    add_alert_commands(offload_cli)
     app.cli.add_command(jobs_cli)
     app.cli.add_command(tasks_command)
     app.cli.add_command(offload_cli)

@@ -4,8 +4,9 @@ Metric names (all prefixed ``offload_``):
 
 - ``queue_jobs{queue,state}`` — jobs per queue and registry (queued, started, scheduled,
   deferred, finished, failed, canceled)
-- ``queue_paused{queue}`` — 1 while the queue is paused; ``queue_oldest_job_age_seconds{queue}`` —
-  how long its oldest queued job has waited (0 when none waits)
+- ``queue_paused{queue}``, ``queue_paused_seconds{queue}``, ``queue_oldest_job_age_seconds{queue}``,
+  ``queue_workers{queue}`` (live workers listening)
+- ``alert_firing{rule}`` — 1 while an alert fires; ``redis_memory_used_ratio``
 - ``jobs_enqueued_total{task}``, ``jobs_ended_total{task,status}`` (finished, failed, stopped)
 - ``job_duration_seconds{task}``, ``job_queue_wait_seconds{task}`` — histograms, recorded by workers
 - ``workers{state}``, ``workers_busy_ratio`` — from the workers' registrations
@@ -29,7 +30,8 @@ from rq import Worker
 
 from app import redis_client
 from app.redis_client import get_redis
-from jobs.fleet import queue_overview
+from jobs.alerts import evaluation
+from jobs.fleet import queue_control, queue_overview
 from jobs.records import job_metrics
 
 bp = Blueprint("metrics", __name__)
@@ -54,20 +56,8 @@ class RedisCollector(Collector):
         yield from families
 
     def _families(self) -> Iterator[Metric]:
-        depth = GaugeMetricFamily("offload_queue_jobs", "Jobs per queue and state", labels=["queue", "state"])
-        paused = GaugeMetricFamily("offload_queue_paused", "1 while the queue is paused", labels=["queue"])
-        age = GaugeMetricFamily(
-            "offload_queue_oldest_job_age_seconds", "How long the oldest queued job has waited", labels=["queue"]
-        )
-        for queue in queue_overview.overview(self.redis, fleet=[]):
-            for state, count in queue.counts.items():
-                depth.add_metric([queue.name, state], count)
-            paused.add_metric([queue.name], int(queue.paused))
-            age.add_metric([queue.name], queue.latency_seconds or 0.0)
-        yield depth
-        yield paused
-        yield age
-
+        yield from self._queue_families()
+        yield from self._alert_families()
         yield self._counter("jobs_enqueued", "Jobs enqueued", ["task"])
         yield self._counter("jobs_ended", "Jobs that ended, by final status", ["task", "status"])
         yield self._histogram("job_duration_seconds", "Run time of jobs", ["task"], job_metrics.DURATION_BUCKETS)
@@ -91,6 +81,37 @@ class RedisCollector(Collector):
         ratio = GaugeMetricFamily("offload_workers_busy_ratio", "Share of workers running a job")
         ratio.add_metric([], states.get("busy", 0) / len(workers) if workers else 0.0)
         yield ratio
+
+    def _queue_families(self) -> Iterator[Metric]:
+        def gauge(name: str, doc: str, labels: tuple[str, ...] = ("queue",)) -> GaugeMetricFamily:
+            return GaugeMetricFamily(f"offload_{name}", doc, labels=list(labels))
+
+        depth = gauge("queue_jobs", "Jobs per queue and state", ("queue", "state"))
+        paused = gauge("queue_paused", "1 while the queue is paused")
+        paused_for = gauge("queue_paused_seconds", "How long the queue has been paused (0 when it is not)")
+        age = gauge("queue_oldest_job_age_seconds", "How long the oldest queued job has waited")
+        listening = gauge("queue_workers", "Live workers that listen to the queue")
+        since = queue_control.paused_since(self.redis)
+        now = time.time()
+        for queue in queue_overview.overview(self.redis):
+            for state, count in queue.counts.items():
+                depth.add_metric([queue.name, state], count)
+            paused.add_metric([queue.name], int(queue.paused))
+            paused_for.add_metric([queue.name], round(now - since[queue.name], 1) if queue.name in since else 0.0)
+            age.add_metric([queue.name], queue.latency_seconds or 0.0)
+            listening.add_metric([queue.name], len(queue.workers))
+        yield from (depth, paused, paused_for, age, listening)
+
+    def _alert_families(self) -> Iterator[Metric]:
+        firing = GaugeMetricFamily("offload_alert_firing", "1 while the alert fires", labels=["rule"])
+        for name, alert in sorted(evaluation.read_state(self.redis).items()):
+            firing.add_metric([name], int(alert.state == "firing"))
+        yield firing
+        memory = self.redis.info("memory")
+        limit = int(memory.get("maxmemory") or 0)
+        used = GaugeMetricFamily("offload_redis_memory_used_ratio", "used_memory / maxmemory (0 without maxmemory)")
+        used.add_metric([], int(memory.get("used_memory") or 0) / limit if limit else 0.0)
+        yield used
 
     def _counter(self, name: str, doc: str, labels: list[str]) -> CounterMetricFamily:
         family = CounterMetricFamily(f"offload_{name}", doc, labels=labels)

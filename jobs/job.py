@@ -25,6 +25,7 @@ from jobs import logging_config
 from jobs.records import artifacts, job_events, job_logs, job_metrics, job_search
 from jobs.registry import Task, UnknownTaskError, registry
 from jobs.tracebacks import error_from_traceback
+from jobs.trends import series
 
 
 class _HasDumpsAndLoads(type):
@@ -183,7 +184,9 @@ class TaskJob(Job):
         """How long the job waited for a worker (without a pipeline: into the worker's tally)."""
         if self.enqueued_at is not None and self.started_at is not None:
             wait = max(0.0, (self.started_at - self.enqueued_at).total_seconds())
-            job_metrics.observe(pipeline, "job_queue_wait_seconds", self._labels(), wait, job_metrics.DURATION_BUCKETS)
+            labels = self._labels()
+            job_metrics.observe(pipeline, "job_queue_wait_seconds", labels, wait, job_metrics.DURATION_BUCKETS)
+            series.record_wait(pipeline, labels["task"], self.origin or "unknown", wait)
 
     def _handle_success(self, result_ttl: int, pipeline: Pipeline, *args: Any, **kwargs: Any) -> None:
         super()._handle_success(result_ttl, pipeline, *args, **kwargs)
@@ -214,13 +217,11 @@ class TaskJob(Job):
         """Count the job's end and its duration (without a pipeline: into the worker's tally)."""
         labels = self._labels()
         job_metrics.count(pipeline, "jobs_ended", {**labels, "status": status})
-        job_metrics.count_recent(pipeline, self.origin or "unknown", status)
+        duration = None
         if self.started_at is not None:
-            ended = self.ended_at or now()
-            duration = (ended - self.started_at).total_seconds()
-            job_metrics.observe(
-                pipeline, "job_duration_seconds", labels, max(0.0, duration), job_metrics.DURATION_BUCKETS
-            )
+            duration = max(0.0, ((self.ended_at or now()) - self.started_at).total_seconds())
+            job_metrics.observe(pipeline, "job_duration_seconds", labels, duration, job_metrics.DURATION_BUCKETS)
+        series.record_end(pipeline, labels["task"], self.origin or "unknown", status, duration)
 
     def retry(self, queue: Any, pipeline: Pipeline) -> None:
         super().retry(queue, pipeline)

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from jobs.alerts.rules import DEFAULT_RULES, AlertRule
 from jobs.vocabulary import DEFAULT_QUEUES, QUEUE_NAME
 
 Environment = Literal["development", "production"]
@@ -138,7 +139,22 @@ class Settings(BaseSettings):
         "all", description="`spare` keeps workers off the first CPU, left to the web (`make run` sets it)"
     )
 
-    @field_validator("QUEUES", "OFFLOAD_TASK_MODULES", "OFFLOAD_QUEUES", mode="before")
+    # Alerts (evaluated by the cron process; docs/alerts.md)
+    ALERT_RULES: tuple[AlertRule, ...] = Field(
+        DEFAULT_RULES,
+        description="the alert rules, as a JSON list (docs/alerts.md); unset: one of each kind with its defaults",
+    )
+    ALERT_CHECK_SECONDS: float = Field(15, gt=0, le=3600, description="how often the cron process evaluates the rules")
+    ALERT_REPEAT_SECONDS: float = Field(
+        3600, gt=0, description="how often a firing alert is told again while it keeps firing"
+    )
+    ALERT_WEBHOOK_URL: str | None = Field(
+        None, description="where alerts are POSTed (Slack-compatible JSON), through the `webhooks.deliver` task"
+    )
+    ALERT_WEBHOOK_SECRET: str | None = Field(None, description="signs the alert webhooks (`Offload-Signature`)")
+    ALERT_EMAIL_TO: CommaList = Field((), description="who is mailed about alerts (comma-separated), via `mail.send`")
+
+    @field_validator("QUEUES", "OFFLOAD_TASK_MODULES", "OFFLOAD_QUEUES", "ALERT_EMAIL_TO", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -4,7 +4,6 @@ mode, and retries. Called directly (they are plain functions) and through real w
 from __future__ import annotations
 
 import base64
-import email
 import hashlib
 import hmac
 import io
@@ -20,7 +19,6 @@ from pathlib import Path
 import pytest
 import redis
 import requests
-from aiosmtpd.controller import Controller
 from flask.testing import FlaskClient
 from PIL import Image
 from pydantic import SecretStr, ValidationError
@@ -35,6 +33,7 @@ from scripts.embedded_redis import free_port
 from tests.conftest import AUTH, BIN, ROOT, TOKEN
 from tests.doc_blocks import code_blocks
 from tests.http_peers import Answer, HttpPeer
+from tests.mail_peer import Mailbox
 from tests.test_worker import enqueue, wait_until_ended
 
 
@@ -138,30 +137,13 @@ def test_webhook_secret_is_masked_in_the_job_document(client: FlaskClient, peer:
 # Mail
 
 
-class Mailbox:
-    """An aiosmtpd handler that stores messages, after refusing the first few if told to."""
-
-    def __init__(self, refuse_with: list[str] | None = None) -> None:
-        self.messages: list[email.message.Message] = []
-        self.refusals = list(refuse_with or [])
-
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 - aiosmtpd's hook name
-        if self.refusals:
-            return self.refusals.pop(0)
-        self.messages.append(email.message_from_bytes(envelope.content))
-        return "250 Message accepted"
-
-
 @pytest.fixture
 def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Mailbox]:
-    mailbox = Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    monkeypatch.setenv("SMTP_URL", f"smtp://127.0.0.1:{controller.port}")
-    monkeypatch.setenv("MAIL_FROM", "Offload Tests <tests@offload.test>")
-    settings.reload()
-    yield mailbox
-    controller.stop()
+    with Mailbox.serving() as mailbox:
+        monkeypatch.setenv("SMTP_URL", mailbox.url)
+        monkeypatch.setenv("MAIL_FROM", "Offload Tests <tests@offload.test>")
+        settings.reload()
+        yield mailbox
 
 
 def test_mail_is_sent_with_text_and_html(smtp: Mailbox):

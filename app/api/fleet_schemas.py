@@ -86,3 +86,50 @@ class StatusLine(BaseModel):
     unworked: list[str] = Field(description="Queues no live worker listens to")
     paused: list[str]
     failed_last_hour: int
+    firing: list[str] = Field(description="The alerts firing now")
+
+
+class AlertInfo(BaseModel):
+    alert: str = Field(description="<kind>:<target>")
+    kind: str
+    state: str = Field(description="ok, pending (holding, not yet for for_seconds) or firing")
+    summary: str
+    described: str = Field(description="The rule, in words")
+    value: float | None
+    pending_since: float | None
+    firing_since: float | None
+    last_notified: float | None
+    notifications: list[str] = Field(description="The jobs that told its last transition")
+
+
+class AlertList(BaseModel):
+    alerts: list[AlertInfo]
+    channels: list[str] = Field(description="Where notifications go")
+
+
+class Notified(BaseModel):
+    jobs: list[str] = Field(description="One notification job per channel")
+
+
+class StatsPoint(BaseModel):
+    at: float = Field(description="The step's start, Unix time")
+    enqueued: int
+    finished: int
+    failed: int
+    stopped: int
+    failure_ratio: float | None
+    duration_p50: float | None = Field(description="Upper bound of the bucket (seconds)")
+    duration_p95: float | None
+    duration_max: float | None
+    wait_p50: float | None
+    wait_p95: float | None
+    depth: int | None = Field(description="Queued jobs, as sampled (queues only)")
+    oldest_age: float | None
+
+
+class Stats(BaseModel):
+    range: str
+    step_seconds: int
+    task: str | None
+    queue: str | None
+    points: list[StatsPoint]

@@ -106,6 +106,21 @@ def _fleet_paths() -> dict[str, Any]:
         "/api/cron": get("Cron entries and their last runs", "CronList"),
         "/api/cron/{name}/run": post("Run a cron entry now", entry, "202", "JobDocument", 429, 503),
         "/api/status": get("The status line", "StatusLine"),
+        "/api/stats": {
+            "get": {
+                "summary": "Jobs over time: counts, durations, waits, depth (the charts' numbers)",
+                "parameters": [
+                    {"name": "range", "in": "query", "schema": {"enum": ["hour", "day", "month"]}},
+                    {"name": "task", "in": "query", "schema": {"type": "string"}},
+                    {"name": "queue", "in": "query", "schema": {"enum": list(get_settings().QUEUES)}},
+                ],
+                "responses": {"200": _json("Stats", "Points, oldest first"), **_problems(404, 422)},
+            }
+        },
+        "/api/alerts": get("Alerts and their state", "AlertList"),
+        "/api/alerts/test": {
+            "post": {"summary": "Send a test notification", "responses": {"202": _json("Notified", "The jobs")}}
+        },
     }
 
 
@@ -122,6 +137,9 @@ def build_document() -> dict[str, Any]:
         fleet_schemas.WorkerInfo,
         fleet_schemas.CronList,
         fleet_schemas.StatusLine,
+        fleet_schemas.AlertList,
+        fleet_schemas.Notified,
+        fleet_schemas.Stats,
         schemas.Problem,
         schemas.BatchItem,
         schemas.JobLogs,

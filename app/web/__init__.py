@@ -12,11 +12,11 @@ from werkzeug.exceptions import HTTPException
 
 from app.auth import session_is_valid
 from app.redis_client import get_redis
-from app.web import fleet, login, operations, pages
+from app.web import fleet, login, operations, pages, trends
 from jobs.fleet.status_line import status_line
 
 web = Blueprint("web", __name__)
-for area in (login, pages, operations, fleet):
+for area in (login, pages, operations, fleet, trends):
     web.register_blueprint(area.bp)
 
 

@@ -17,6 +17,7 @@ from app.api.schemas import ListJobsQuery
 from app.documents import arguments, attempt_history, job_document, progress_of, status_of, task_name
 from app.domain_problems import problem_of
 from app.redis_client import get_redis
+from app.web import trends
 from app.web.forms import OPTION_PREFIX, args_from_form, field_errors, fields_of
 from jobs import finding, lifecycle
 from jobs.job import TaskJob
@@ -26,6 +27,7 @@ from jobs.records.uploaded_files import UploadQuotaError
 from jobs.registry import Task, UnknownTaskError, registry
 from jobs.settings import get_settings
 from jobs.submission import InvalidCall, RefusedError
+from jobs.trends import stats
 from jobs.vocabulary import STATUSES
 
 bp = Blueprint("pages", __name__)
@@ -44,7 +46,9 @@ def tasks() -> str:
         row = summary(job)
         if len(runs[row["task"]]) < RUNS_PER_TASK:
             runs[row["task"]].append(row)
-    return render_template("tasks.html", tasks=registry.all(), runs=runs, recent=[summary(job) for job in recent[:10]])
+    throughput = trends.charts_of(stats.stats(get_redis(), "hour"))[0]
+    rows = [summary(job) for job in recent[:10]]
+    return render_template("tasks.html", tasks=registry.all(), runs=runs, recent=rows, throughput=throughput)
 
 
 @bp.route("/tasks/<name>", methods=["GET", "POST"])

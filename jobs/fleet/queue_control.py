@@ -2,13 +2,16 @@
 
 A paused queue's jobs stay queued and no worker starts them.
 
-The paused queues are a Redis set of names, so a pause outlives every process that reads it
-(web, workers, cron) and is seen by all of them at once. Every Offload worker checks it at
-each claim: the in-process worker inside ``record_and_take.lua`` (atomically with taking the
-job), the forking worker before and after RQ's dequeue. A paused queue still accepts jobs.
+The paused queues are a Redis hash (name → when it was paused), so a pause outlives every
+process that reads it (web, workers, cron) and is seen by all of them at once. Every Offload
+worker checks it at each claim: the in-process worker inside ``record_and_take.lua``
+(atomically with taking the job), the forking worker before and after RQ's dequeue. A paused
+queue still accepts jobs.
 """
 
 from __future__ import annotations
+
+import time
 
 from redis import Redis
 
@@ -39,18 +42,23 @@ def declared(name: str) -> str:
 
 
 def pause(redis: Redis, name: str) -> bool:
-    """Pause the queue; False if it was paused already."""
-    return bool(redis.sadd(PAUSED_KEY, declared(name)))
+    """Pause the queue; False if it was paused already (it keeps the time it was first paused)."""
+    return bool(redis.hsetnx(PAUSED_KEY, declared(name), repr(time.time())))
 
 
 def resume(redis: Redis, name: str) -> bool:
     """Resume the queue; False if it was not paused."""
-    return bool(redis.srem(PAUSED_KEY, declared(name)))
+    return bool(redis.hdel(PAUSED_KEY, declared(name)))
 
 
 def paused(redis: Redis) -> set[str]:
     """The names of the paused queues (any name, declared or not: a worker may listen to others)."""
-    return {text(name) for name in redis.smembers(PAUSED_KEY)}
+    return {text(name) for name in redis.hkeys(PAUSED_KEY)}
+
+
+def paused_since(redis: Redis) -> dict[str, float]:
+    """The paused queues, each with the Unix time it was paused."""
+    return {text(name): float(at) for name, at in redis.hgetall(PAUSED_KEY).items()}
 
 
 def empty(redis: Redis, name: str) -> Outcome:

@@ -2,8 +2,8 @@
 
 What the queues page, ``GET /api/queues``, ``flask offload queues`` and ``/metrics`` show: the
 counts come from RQ's queues and registries (``jobs.queues.queue_counts``), the latency from the
-oldest queued job's ``enqueued_at``, the throughput from the per-minute tallies the workers write
-(``jobs.records.job_metrics.count_recent``).
+oldest queued job's ``enqueued_at``, the throughput from the per-minute series the workers write
+(``jobs.trends.series``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from rq.job import Job
 from jobs.fleet import queue_control
 from jobs.fleet.worker_overview import Worker, workers
 from jobs.queues import queue_counts, queue_for
-from jobs.records import job_metrics
+from jobs.trends import series
 
 THROUGHPUT_MINUTES = 5
 ENDED = ("finished", "failed", "stopped")
@@ -50,7 +50,6 @@ def overview(redis: Redis, fleet: list[Worker] | None = None) -> list[QueueView]
     counts = queue_counts(redis)
     paused = queue_control.paused(redis)
     oldest = _oldest_enqueued(redis, list(counts))
-    recent = job_metrics.read_recent(redis, THROUGHPUT_MINUTES)
     fleet = workers(redis) if fleet is None else fleet
     now = time.time()
     views = []
@@ -63,11 +62,16 @@ def overview(redis: Redis, fleet: list[Worker] | None = None) -> list[QueueView]
                 counts=per_state,
                 oldest_enqueued_at=enqueued,
                 latency_seconds=None if enqueued is None else round(max(0.0, now - enqueued.timestamp()), 1),
-                ended_recently={status: recent[name, status] for status in ENDED},
+                ended_recently=_ended_recently(redis, name),
                 workers=[worker.name for worker in fleet if worker.alive and name in worker.queues],
             )
         )
     return views
+
+
+def _ended_recently(redis: Redis, name: str) -> dict[str, int]:
+    counts = series.totals(redis, series.scopes(queue=name), THROUGHPUT_MINUTES)
+    return {status: counts[status] for status in ENDED}
 
 
 def _oldest_enqueued(redis: Redis, names: list[str]) -> dict[str, datetime]:

@@ -1,4 +1,5 @@
-"""The line at the top of every page: is Redis there, who works each queue, what is paused, what failed.
+"""The line at the top of every page: is Redis there, who works each queue, what is paused, what failed,
+which alerts fire.
 
 Each part links to the page that explains it; ``GET /api/status`` answers the same.
 """
@@ -11,10 +12,11 @@ from typing import Any
 from redis import Redis
 from redis.exceptions import RedisError
 
+from jobs.alerts import evaluation
 from jobs.fleet import queue_control
 from jobs.fleet.worker_overview import workers
-from jobs.records import job_metrics
 from jobs.settings import get_settings
+from jobs.trends import series
 
 
 @dataclass
@@ -23,6 +25,7 @@ class StatusLine:
     workers_per_queue: dict[str, int] = field(default_factory=dict)  # live workers listening, per queue
     paused: list[str] = field(default_factory=list)
     failed_last_hour: int = 0
+    firing: list[str] = field(default_factory=list)  # the alerts firing now
 
     @property
     def unworked(self) -> list[str]:
@@ -37,13 +40,15 @@ def status_line(redis: Redis) -> StatusLine:
     try:
         fleet = [worker for worker in workers(redis) if worker.alive]
         paused = queue_control.paused(redis)
-        recent = job_metrics.read_recent(redis, 60)
+        names = get_settings().QUEUES
+        failed = series.totals(redis, series.scopes(queues=names), 60)["failed"]
+        firing = sorted(name for name, alert in evaluation.read_state(redis).items() if alert.state == "firing")
     except RedisError:
         return StatusLine(redis_ok=False)
-    names = get_settings().QUEUES
     return StatusLine(
         redis_ok=True,
         workers_per_queue={name: sum(1 for worker in fleet if name in worker.queues) for name in names},
         paused=[name for name in names if name in paused],
-        failed_last_hour=sum(count for (_, status), count in recent.items() if status == "failed"),
+        failed_last_hour=failed,
+        firing=firing,
     )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import time
 from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
@@ -25,10 +24,13 @@ from jobs.connection import text
 PREFIX = "offload:metrics"
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
-# Jobs ended per minute, per queue and status: one hash per minute, kept two hours (the pages
-# read the last hour). Fields are "queue|status".
-RECENT_PREFIX = "offload:recent"
-RECENT_KEPT = 7200
+# Raises each field given to the value given, if it is higher (a running maximum).
+_RAISE_TO = """
+for n = 1, #ARGV, 2 do
+  local current = tonumber(redis.call('HGET', KEYS[1], ARGV[n]) or '-inf')
+  if tonumber(ARGV[n + 1]) > current then redis.call('HSET', KEYS[1], ARGV[n], ARGV[n + 1]) end
+end
+"""
 
 
 class Tally:
@@ -37,6 +39,7 @@ class Tally:
     def __init__(self) -> None:
         self.increments: Counter[tuple[str, str]] = Counter()
         self.sums: defaultdict[tuple[str, str], float] = defaultdict(float)
+        self.maxes: dict[tuple[str, str], float] = {}
         self.expiring: dict[str, int] = {}  # key → seconds to keep it
 
     def write(self, pipe: Pipeline | Redis) -> None:
@@ -44,11 +47,27 @@ class Tally:
             pipe.hincrby(key, field, amount)
         for (key, field), total in self.sums.items():
             pipe.hincrbyfloat(key, field, total)
+        by_key: defaultdict[str, list[str]] = defaultdict(list)
+        for (key, field), value in self.maxes.items():
+            by_key[key] += (field, repr(value))
+        for key, pairs in by_key.items():
+            pipe.eval(_RAISE_TO, 1, key, *pairs)
         for key, seconds in self.expiring.items():
             pipe.expire(key, seconds)
         self.increments.clear()
         self.sums.clear()
+        self.maxes.clear()
         self.expiring.clear()
+
+
+def current_tally() -> Tally | None:
+    """The tally updates add up in, inside ``tallied()``."""
+    return _tally.get()
+
+
+def raise_to(pipe: Pipeline | Redis, key: str, field: str, value: float) -> None:
+    """Set ``field`` of ``key`` to ``value`` if that is higher than what it holds."""
+    pipe.eval(_RAISE_TO, 1, key, field, repr(value))
 
 
 _tally: ContextVar[Tally | None] = ContextVar("offload_metrics_tally", default=None)
@@ -82,35 +101,6 @@ def count(pipe: Pipeline | Redis | None, name: str, labels: dict[str, str], amou
         pipe.hincrby(key, field, amount)
     else:
         raise RuntimeError("metrics.count needs a pipeline outside metrics.tallied()")
-
-
-def count_recent(pipe: Pipeline | Redis | None, queue: str, status: str, at: float | None = None) -> None:
-    """Count one job of ``queue`` that ended with ``status`` in this minute (see ``read_recent``)."""
-    key, field = f"{RECENT_PREFIX}:{int((at or time.time()) // 60)}", f"{queue}|{status}"
-    tally = _tally.get()
-    if tally is not None:
-        tally.increments[key, field] += 1
-        tally.expiring[key] = RECENT_KEPT
-    elif pipe is not None:
-        pipe.hincrby(key, field, 1)
-        pipe.expire(key, RECENT_KEPT)
-    else:
-        raise RuntimeError("metrics.count_recent needs a pipeline outside metrics.tallied()")
-
-
-def read_recent(redis: Redis, minutes: int, now: float | None = None) -> Counter[tuple[str, str]]:
-    """Jobs ended over the last ``minutes`` minutes (this one included), per (queue, status)."""
-    this_minute = int((now or time.time()) // 60)
-    with redis.pipeline(transaction=False) as pipe:
-        for minute in range(this_minute - minutes + 1, this_minute + 1):
-            pipe.hgetall(f"{RECENT_PREFIX}:{minute}")
-        answers = pipe.execute()
-    totals: Counter[tuple[str, str]] = Counter()
-    for counts in answers:
-        for field, value in counts.items():
-            queue, _, status = text(field).rpartition("|")
-            totals[queue, status] += int(value)
-    return totals
 
 
 def observe(

@@ -21,6 +21,7 @@ from jobs.records import job_events, job_index, job_metrics, job_search
 from jobs.registry import Task
 from jobs.submission.admission import Admission, admit_and_write
 from jobs.submission.calls import Call, prepare
+from jobs.trends import series
 from jobs.vocabulary import ACTIVE
 
 
@@ -74,6 +75,7 @@ def write(connection: Redis, calls: Sequence[Call], admission: Admission | None 
     for call, job in zip(calls, jobs, strict=True):
         if call.depends_on:
             job_metrics.count(connection, "jobs_enqueued", {"task": call.task.name})
+            series.record_enqueued(connection, call.task.name, job.origin)
             job_index.add(connection, job.id, job.created_at)
             job_search.add(connection, job.id, job.created_at, call.task.name, job.origin, call.task.redact(call.args))
             queue_for(connection, job.origin).enqueue_job(job)
@@ -114,6 +116,7 @@ def _write_one(connection: Redis, pipe: Pipeline, call: Call, job: TaskJob) -> N
     job_index.add(pipe, job.id, job.created_at)
     job_search.add(pipe, job.id, job.created_at, call.task.name, job.origin, call.task.redact(call.args))
     job_metrics.count(pipe, "jobs_enqueued", {"task": call.task.name})
+    series.record_enqueued(pipe, call.task.name, job.origin)
     at = call.at
     if call.delay is not None:
         at = job.created_at + timedelta(seconds=call.delay)

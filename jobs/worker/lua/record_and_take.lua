@@ -99,7 +99,7 @@ end
 -- Is the queue with this key paused (jobs.fleet.queue_control)? `any_paused` saves the lookups when none is.
 local any_paused = false
 local function is_paused(queue_key)
-  return any_paused and redis.call('SISMEMBER', C.paused_key, queue_key:sub(#C.queue_prefix + 1)) == 1
+  return any_paused and redis.call('HEXISTS', C.paused_key, queue_key:sub(#C.queue_prefix + 1)) == 1
 end
 
 -- The next job that may start: popped from the queues in order (or the one the worker popped
