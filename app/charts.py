@@ -7,6 +7,7 @@ in a table beside it, so nothing depends on colour or on seeing the picture.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +24,7 @@ class Line:
     dash: str
     index: int
     segments: list[str] = field(default_factory=list)  # "x,y x,y ..." runs between missing values
+    dots: list[tuple[float, float]] = field(default_factory=list)  # lone points, which a line cannot show
 
 
 @dataclass
@@ -51,8 +53,8 @@ def _format(value: float | None, unit: str) -> str:
     if unit == "%":
         return f"{value * 100:.0f} %"
     if unit == "s":
-        return f"{value:g} s"
-    return f"{value:g}"
+        return f"{value:.3g} s"
+    return f"{value:.3g}"
 
 
 def build(title: str, points: list[dict[str, Any]], wanted: list[tuple[str, str]], unit: str, step: int) -> Chart:
@@ -60,6 +62,8 @@ def build(title: str, points: list[dict[str, Any]], wanted: list[tuple[str, str]
     values = [[point.get(key) for point in points] for key, _ in wanted]
     highest = max([value for column in values for value in column if value is not None] or [0])
     top = 1.0 if unit == "%" else (highest or 1) * 1.1
+    if not unit:  # counts: whole numbers on the axis
+        top = float(max(2, math.ceil(top / 2) * 2))
     span_x = max(1, len(points) - 1)
 
     def x(index: int) -> float:
@@ -81,6 +85,10 @@ def build(title: str, points: list[dict[str, Any]], wanted: list[tuple[str, str]
             run.append(f"{x(index)},{y(value)}")
         if run:
             line.segments.append(" ".join(run))
+        for segment in [each for each in line.segments if " " not in each]:
+            line.segments.remove(segment)
+            x_at, y_at = segment.split(",")
+            line.dots.append((float(x_at), float(y_at)))
         lines.append(line)
     y_ticks = [(y(top * share), _format(top * share if unit != "%" else share, unit)) for share in (0, 0.5, 1)]
     marks = sorted({0, len(points) // 2, len(points) - 1}) if points else []

@@ -32,7 +32,7 @@ def add_alert_commands(group: AppGroup) -> None:
     @group.command("alert-rules")
     def alert_rules_command() -> None:
         """Print ALERT_RULES as a Prometheus rules file (for Alertmanager users)."""
-        click.echo(prometheus_rules.render(get_settings().ALERT_RULES), nl=False)
+        click.echo(prometheus_rules.render(get_settings().ALERT_RULES, get_settings().ALERT_CHECK_SECONDS), nl=False)
 
     @group.command("test-alert")
     def test_alert_command() -> None:

@@ -6,7 +6,8 @@ Metric names (all prefixed ``offload_``):
   deferred, finished, failed, canceled)
 - ``queue_paused{queue}``, ``queue_paused_seconds{queue}``, ``queue_oldest_job_age_seconds{queue}``,
   ``queue_workers{queue}`` (live workers listening)
-- ``alert_firing{rule}`` — 1 while an alert fires; ``redis_memory_used_ratio``
+- ``alert_firing{rule}`` — 1 while an alert fires; ``alerts_evaluated_timestamp_seconds``;
+  ``redis_memory_used_ratio``
 - ``jobs_enqueued_total{task}``, ``jobs_ended_total{task,status}`` (finished, failed, stopped)
 - ``job_duration_seconds{task}``, ``job_queue_wait_seconds{task}`` — histograms, recorded by workers
 - ``workers{state}``, ``workers_busy_ratio`` — from the workers' registrations
@@ -107,6 +108,11 @@ class RedisCollector(Collector):
         for name, alert in sorted(evaluation.read_state(self.redis).items()):
             firing.add_metric([name], int(alert.state == "firing"))
         yield firing
+        evaluated = GaugeMetricFamily(
+            "offload_alerts_evaluated_timestamp_seconds", "When the cron process last evaluated the alert rules"
+        )
+        evaluated.add_metric([], evaluation.last_evaluated(self.redis) or 0.0)
+        yield evaluated
         memory = self.redis.info("memory")
         limit = int(memory.get("maxmemory") or 0)
         used = GaugeMetricFamily("offload_redis_memory_used_ratio", "used_memory / maxmemory (0 without maxmemory)")

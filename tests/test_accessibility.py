@@ -62,6 +62,10 @@ def test_every_page_has_no_accessibility_violations(page: Page, api: Callable[..
         "/workers",
         "/cron",
         "/queues/high/empty",
+        "/trends",
+        "/trends?task=demo.sleep&range=day",
+        "/trends?queue=default&range=month",
+        "/alerts",
     ]
     shots = {"/failures": "failures", "/jobs?q=gateway": "history-search", "/bulk/retry?status=failed": "bulk-confirm"}
     for path in paths:

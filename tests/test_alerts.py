@@ -178,12 +178,15 @@ def test_redis_memory_fires_above_its_ratio_of_maxmemory(redis_conn: redis.Redis
 
 
 def test_only_one_evaluation_runs_a_period_however_many_cron_processes_tick(
-    redis_conn: redis.Redis, monkeypatch: pytest.MonkeyPatch
+    client: FlaskClient, redis_conn: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ):
+    assert client.get("/api/status", headers=AUTH).get_json()["alerts_evaluated"] is False  # no cron yet
     monkeypatch.setenv("ALERT_CHECK_SECONDS", "30")
     settings.reload()
     assert evaluation.tick(redis_conn) is True
     assert evaluation.tick(redis_conn) is False
+    assert client.get("/api/status", headers=AUTH).get_json()["alerts_evaluated"] is True
+    assert evaluation.evaluation_is_stale(redis_conn, time.time() + 5 * 30 + 1)
 
 
 def test_firing_alerts_show_on_every_page_in_the_api_and_in_metrics(
@@ -226,6 +229,7 @@ def test_the_prometheus_rules_file_has_one_rule_per_declared_rule(app: Flask):
     rules_file = yaml.safe_load(printed)
     [group] = rules_file["groups"]
     assert [rule["alert"] for rule in group["rules"]] == [
+        "OffloadAlertsNotEvaluated",
         "OffloadNoWorker",
         "OffloadQueueLatency",
         "OffloadFailureRatio",
@@ -233,8 +237,9 @@ def test_the_prometheus_rules_file_has_one_rule_per_declared_rule(app: Flask):
         "OffloadRedisMemory",
         "OffloadQueuePaused",
     ]
-    assert group["rules"][1]["expr"] == "offload_queue_oldest_job_age_seconds > 300"
-    assert group["rules"][0]["for"] == "60s"
+    assert group["rules"][0]["expr"] == "time() - offload_alerts_evaluated_timestamp_seconds > 75"
+    assert group["rules"][2]["expr"] == "offload_queue_oldest_job_age_seconds > 300"
+    assert group["rules"][1]["for"] == "60s"
 
 
 def test_the_series_count_durations_and_waits_per_task_and_queue(

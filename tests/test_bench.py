@@ -9,7 +9,7 @@ import pytest
 
 from scripts.procfile import ROOT
 
-SECTIONS = ("drain", "http", "web under load", "pickup", "redis", "worker memory")
+SECTIONS = ("drain", "http", "web under load", "pickup", "redis", "worker memory", "search", "trends")
 
 
 @pytest.mark.slow

@@ -1,12 +1,19 @@
-"""The operator's pages in the browser: search, a failure group's bulk retry, and its audit entry."""
+"""The operator's pages in the browser: search, a failure group's bulk retry and its audit entry;
+the fleet's pages; the charts and a firing alert."""
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Callable
 from subprocess import Popen
 
+import pytest
+import redis
 from playwright.sync_api import Page, expect
 
+from jobs import settings
+from jobs.alerts import evaluation
 from tests.browsing import log_in, shot
 from tests.conftest import wait_for
 
@@ -77,3 +84,34 @@ def test_pause_a_queue_see_its_worker_and_run_a_cron_entry_now(
     expect(page.locator("header.top .brand")).to_have_text("Offload")
     expect(page.locator("#status-line")).to_be_visible()
     shot(page, "rq-dashboard")
+
+
+def test_the_charts_and_a_firing_alert_on_the_pages(
+    page: Page,
+    api: Callable[..., dict],
+    worker: Popen[bytes],
+    redis_conn: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    ids = [api("POST", "/api/jobs", json={"task": "demo.sleep", "args": {"seconds": 0.05 * n, "steps": 1}})["id"]
+           for n in range(1, 6)]  # fmt: skip
+    ids.append(api("POST", "/api/jobs", json={"task": "demo.fail", "args": {"message": "card refused"}})["id"])
+    wait_for(lambda: all(api("GET", f"/api/jobs/{job_id}")["status"] in ("finished", "failed") for job_id in ids))
+    api("POST", "/api/queues/low/pause")
+    monkeypatch.setenv("ALERT_RULES", json.dumps([{"kind": "queue_paused", "queue": "low", "longer_than_seconds": 0}]))
+    settings.reload()
+    evaluation.evaluate(redis_conn, time.time() + 5)  # the cron process's evaluation, five seconds on
+    log_in(page, "/")
+    chart = page.locator("#home-throughput")
+    expect(chart.locator("figcaption")).to_contain_text("finished: 5 in all; failed: 1 in all")
+    expect(chart.locator("polyline").first).to_be_visible()
+    expect(page.locator("#alerts-firing")).to_contain_text("1 alert firing: queue_paused:low")
+    shot(page, "home")
+    page.goto("/trends?task=demo.sleep")
+    expect(page.get_by_role("img", name="Duration")).to_be_visible()
+    shot(page, "trends")
+    page.locator("#alerts-firing a").click()
+    expect(page.locator('[id="alert-queue_paused:low"]')).to_have_attribute("data-state", "firing")
+    page.get_by_role("button", name="Send a test notification").click()
+    expect(page.locator("#outcome")).to_contain_text("No channel is configured")
+    shot(page, "alerts")

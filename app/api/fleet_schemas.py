@@ -87,6 +87,7 @@ class StatusLine(BaseModel):
     paused: list[str]
     failed_last_hour: int
     firing: list[str] = Field(description="The alerts firing now")
+    alerts_evaluated: bool = Field(description="False when no cron process has evaluated the alerts lately")
 
 
 class AlertInfo(BaseModel):

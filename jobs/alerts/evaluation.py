@@ -32,6 +32,8 @@ from jobs.trends import series
 
 STATE_KEY = "offload:alerts"
 LOCK_KEY = "offload:alerts:lock"
+EVALUATED_KEY = "offload:alerts:evaluated"  # when the rules were last evaluated (Unix time)
+STALE_AFTER_CHECKS = 5  # evaluations missed before the pages say nobody evaluates
 log = logging.getLogger(__name__)
 
 
@@ -155,8 +157,22 @@ def evaluate(redis: Redis, now: float | None = None) -> list[Alert]:
         pipe.delete(STATE_KEY)
         if kept:
             pipe.hset(STATE_KEY, mapping={name: json.dumps(alert.as_dict()) for name, alert in kept.items()})
+        pipe.set(EVALUATED_KEY, repr(time.time()))
         pipe.execute()
     return told
+
+
+def last_evaluated(redis: Redis) -> float | None:
+    """When the rules were last evaluated, or None if never."""
+    value = redis.get(EVALUATED_KEY)
+    return float(value) if value is not None else None
+
+
+def evaluation_is_stale(redis: Redis, now: float | None = None) -> bool:
+    """No evaluation for ``STALE_AFTER_CHECKS`` periods: the cron process is not running (or is stuck)."""
+    last = last_evaluated(redis)
+    period = get_settings().ALERT_CHECK_SECONDS
+    return last is None or (now or time.time()) - last > STALE_AFTER_CHECKS * max(period, 1.0)
 
 
 def _tell(redis: Redis, alert: Alert, state: str, now: float) -> Alert:

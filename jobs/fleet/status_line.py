@@ -26,6 +26,7 @@ class StatusLine:
     paused: list[str] = field(default_factory=list)
     failed_last_hour: int = 0
     firing: list[str] = field(default_factory=list)  # the alerts firing now
+    alerts_evaluated: bool = True  # False when no cron process has evaluated the alerts lately
 
     @property
     def unworked(self) -> list[str]:
@@ -43,6 +44,7 @@ def status_line(redis: Redis) -> StatusLine:
         names = get_settings().QUEUES
         failed = series.totals(redis, series.scopes(queues=names), 60)["failed"]
         firing = sorted(name for name, alert in evaluation.read_state(redis).items() if alert.state == "firing")
+        evaluated = not evaluation.evaluation_is_stale(redis)
     except RedisError:
         return StatusLine(redis_ok=False)
     return StatusLine(
@@ -51,4 +53,5 @@ def status_line(redis: Redis) -> StatusLine:
         paused=[name for name in names if name in paused],
         failed_last_hour=failed,
         firing=firing,
+        alerts_evaluated=evaluated,
     )

@@ -24,13 +24,22 @@ from pathlib import Path
 _modules = [name for name in os.environ.get("OFFLOAD_TASK_MODULES", "").split(",") if name.strip()]
 os.environ["OFFLOAD_TASK_MODULES"] = ",".join(dict.fromkeys([*_modules, "scripts.bench.bench_tasks"]))
 
-from scripts.bench import costs, drain, http, peers, search  # noqa: E402
+from scripts.bench import costs, drain, http, peers, search, trend_memory  # noqa: E402
 from scripts.bench.common import WRK, Bench  # noqa: E402
 from scripts.embedded_redis import EmbeddedRedis  # noqa: E402
 
+SECTIONS = ["drain", "http", "web", "pickup", "redis", "memory", "search", "trends"]
 SIZES = {
-    "full": {"drain": 5000, "seconds": 5.0, "pickup": 300, "memory": 5000, "rss": 30000, "search": 100_000},
-    "smoke": {"drain": 200, "seconds": 1.0, "pickup": 20, "memory": 200, "rss": 500, "search": 2000},
+    "full": {
+        "drain": 5000,
+        "seconds": 5.0,
+        "pickup": 300,
+        "memory": 5000,
+        "rss": 30000,
+        "search": 100_000,
+        "trends": 1440,
+    },
+    "smoke": {"drain": 200, "seconds": 1.0, "pickup": 20, "memory": 200, "rss": 500, "search": 2000, "trends": 60},
 }
 
 
@@ -40,9 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peers", action="store_true", help="also drain with Celery and Dramatiq")
     parser.add_argument("--repeat", type=int, default=None, help="repetitions per row (default 3; smoke 1)")
     parser.add_argument("--jobs", type=int, default=None, help="jobs per drain (default 5,000)")
-    parser.add_argument(
-        "--only", nargs="*", default=None, choices=["drain", "http", "web", "pickup", "redis", "memory", "search"]
-    )
+    parser.add_argument("--only", nargs="*", default=None, choices=SECTIONS)
     parser.add_argument(
         "--baseline-tree", type=Path, default=None, help="drain with the Procfile worker of this checkout too"
     )
@@ -53,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(WRK).exists():
         parser.error(f"wrk is needed for the HTTP rows ({WRK}): `make bench` installs Debian's package")
     with_peers = peers.install() if args.peers else []
-    sections = set(args.only or ["drain", "http", "web", "pickup", "redis", "memory", "search"])
+    sections = set(args.only or SECTIONS)
 
     scratch = Path(tempfile.mkdtemp(prefix="offload-bench-"))
     server = EmbeddedRedis(scratch / "valkey", persistent=False)
@@ -78,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
             costs.worker_memory(bench, size["rss"])
         if "search" in sections:
             search.run(bench, size["search"])
+        if "trends" in sections:
+            trend_memory.run(bench, size["trends"])
     finally:
         server.stop()
     print()
