@@ -14,6 +14,7 @@ import redis
 import yaml
 from flask import Flask
 from flask.testing import FlaskClient
+from rq.exceptions import StopRequested
 
 from jobs import settings
 from jobs.alerts import evaluation
@@ -268,3 +269,17 @@ def test_the_series_count_durations_and_waits_per_task_and_queue(
     assert 'id="home-throughput"' in home and "finished: 3 in all" in home
     trends = client.get("/trends?task=tests.fixtures.add&range=day").get_data(as_text=True)
     assert "Trends: task tests.fixtures.add" in trends and "Duration" in trends and "<polyline" in trends
+
+
+def test_a_stop_request_during_an_evaluation_reaches_the_cron_process(
+    redis_conn: redis.Redis, monkeypatch: pytest.MonkeyPatch
+):
+    """SIGTERM's handler raises StopRequested wherever the cron process is, an evaluation included:
+    the tick must let it through, or the process would not stop."""
+
+    def stopped(*args: object) -> None:
+        raise StopRequested
+
+    monkeypatch.setattr(evaluation, "evaluate", stopped)
+    with pytest.raises(StopRequested):
+        evaluation.tick(redis_conn)

@@ -1,6 +1,7 @@
 """Alerts with real processes: the cron process evaluates, a worker delivers each notification
 (a webhook to a local HTTP server, a mail to a local SMTP server). Each rule fires and resolves:
-no worker (none started, then one), a paused queue, a task failing repeatedly, a skipped cron run."""
+no worker and a job waiting too long (none started, then one), Redis near its maxmemory, a paused
+queue, a task failing repeatedly, a skipped cron run."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import redis
 from flask.testing import FlaskClient
 
 from tests.conftest import AUTH, BIN, ROOT, process_env, start_procfile_process, stop_process, wait_for
@@ -20,6 +22,8 @@ from tests.mail_peer import Mailbox
 pytestmark = pytest.mark.processes
 RULES = [
     {"kind": "no_worker", "queue": "low", "for_seconds": 1},
+    {"kind": "queue_latency", "queue": "low", "above_seconds": 1},
+    {"kind": "redis_memory", "above_ratio": 0.5},
     {"kind": "queue_paused", "queue": "default", "longer_than_seconds": 1},
     {"kind": "failure_ratio", "task": "tests.fixtures.needs_file", "above": 0.5, "over_minutes": 5, "min_jobs": 2},
     {"kind": "cron_missed", "entry": "tests.fixtures.heartbeat"},
@@ -53,6 +57,7 @@ def test_each_rule_fires_and_resolves_told_once_per_transition_by_webhook_and_ma
     tmp_path: Path,
     start_worker: Callable[..., subprocess.Popen[bytes]],
     alerting: tuple[HttpPeer, Mailbox, dict[str, str]],
+    redis_conn: redis.Redis,
 ):
     peer, mailbox, env = alerting
 
@@ -70,8 +75,21 @@ def test_each_rule_fires_and_resolves_told_once_per_transition_by_webhook_and_ma
         # No worker: a job waits in low, and nobody is there to take it.
         enqueue("tests.fixtures.add", "low", a=1, b=2)
         wait_for(lambda: state("no_worker:low") == "firing", message="no_worker:low to fire")
+        wait_for(lambda: state("queue_latency:low") == "firing", message="the job's wait to pass a second")
         start_worker(env=env)  # delivers the notifications waiting for it, then runs the job
         wait_for(lambda: told(peer)["RESOLVED no_worker:low"] == 1, message="no_worker:low to resolve")
+        wait_for(lambda: told(peer)["RESOLVED queue_latency:low"] == 1, message="queue_latency:low to resolve")
+
+        # Redis past half its maxmemory, then given room.
+        before = redis_conn.config_get("maxmemory")["maxmemory"]
+        try:
+            used = int(redis_conn.info("memory")["used_memory"])
+            redis_conn.config_set("maxmemory", str(int(used * 1.5)))
+            wait_for(lambda: told(peer)["FIRING redis_memory"] == 1, message="the memory to be told")
+            redis_conn.config_set("maxmemory", str(used * 100))
+            wait_for(lambda: told(peer)["RESOLVED redis_memory"] == 1, message="the room to be told")
+        finally:
+            redis_conn.config_set("maxmemory", before)
 
         # A paused queue, for longer than a second.
         client.post("/api/queues/default/pause", headers=AUTH)
@@ -113,8 +131,8 @@ def test_each_rule_fires_and_resolves_told_once_per_transition_by_webhook_and_ma
         stop_process(cron)
     expected = {
         f"{state} {alert}": 1
-        for alert in ("no_worker:low", "queue_paused:default", "failure_ratio:tests.fixtures.needs_file",
-                      "cron_missed:tests.fixtures.heartbeat")
+        for alert in ("no_worker:low", "queue_latency:low", "redis_memory", "queue_paused:default",
+                      "failure_ratio:tests.fixtures.needs_file", "cron_missed:tests.fixtures.heartbeat")
         for state in ("FIRING", "RESOLVED")
     }  # fmt: skip
     assert told(peer) == expected  # never told twice for one transition

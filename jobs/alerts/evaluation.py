@@ -20,6 +20,7 @@ from typing import Any
 
 from redis import Redis
 from redis.exceptions import RedisError
+from rq.exceptions import StopRequested
 
 from jobs.alerts import notifications
 from jobs.alerts.rules import AlertRule, CronMissed, FailureRatio, NoWorker, QueueLatency, QueuePaused, RedisMemory
@@ -182,8 +183,8 @@ def _tell(redis: Redis, alert: Alert, state: str, now: float) -> Alert:
 
 
 def tick(redis: Redis, now: float | None = None) -> bool:
-    """Evaluate, unless another process did within this period; never raises (the cron process
-    must keep scheduling). True when this call evaluated."""
+    """Evaluate, unless another process did within this period; raises nothing but a stop request
+    (the cron process must keep scheduling). True when this call evaluated."""
     period = get_settings().ALERT_CHECK_SECONDS
     try:
         if not redis.set(LOCK_KEY, "1", nx=True, px=max(1, int(period * 1000) - 50)):
@@ -191,6 +192,8 @@ def tick(redis: Redis, now: float | None = None) -> bool:
         _sample_queues(redis, now or time.time())
         evaluate(redis, now)
         return True
+    except StopRequested:  # the cron process's SIGTERM, raised by its handler wherever it lands
+        raise
     except RedisError as error:
         log.warning("alerts: Redis unreachable (%s); the next tick tries again", error)
     except Exception:
