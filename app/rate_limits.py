@@ -5,8 +5,13 @@ the submission script counts in the same atomic step that writes the jobs: one r
 where a separate limiter cost one more per window and about a fifth of a submission's CPU
 (`make bench`). Uploads count against the same limit, through the same script with
 nothing to write. Failed logins are counted per client address; a returning user never
-waits. ``limits`` parses the settings (``50/second;1000/minute``). Keys hold a hash of the
-credential or address, never the value.
+waits. ``limits`` parses the settings (``50/second;1000/minute``, or ``off``). Keys hold a hash
+of the credential or address, never the value.
+
+Submissions are not limited by default: a service that enqueues through the API at its own pace
+is a normal client, and the old default (50/second;1000/minute, ~17 jobs/s sustained) refused
+one. The queue cap (``QUEUE_MAX_LENGTH``) is what protects Redis; a per-token limit is for
+deployments that hand tokens to parties they do not trust.
 """
 
 from __future__ import annotations
@@ -75,7 +80,10 @@ def _windows(prefix: str, who: str, setting: str) -> list[Window]:
 
 @functools.lru_cache(maxsize=8)
 def _parse(setting: str) -> list[tuple[str, int, int, str]]:
-    """(key suffix, amount, seconds, text) per window of a setting like ``50/second;1000/minute``."""
+    """(key suffix, amount, seconds, text) per window of a setting like ``50/second;1000/minute``;
+    none for ``off``."""
+    if setting.strip().lower() == "off":
+        return []
     return [
         (f"{item.amount}/{item.multiples}/{item.GRANULARITY.name}", item.amount, item.get_expiry(), str(item))
         for item in parse_many(setting)

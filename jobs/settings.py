@@ -14,6 +14,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Annotated, Any, Literal
 
+from limits import parse_many
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -72,7 +73,9 @@ class Settings(BaseSettings):
     JSON_MAX_DEPTH: int = Field(32, ge=1, description="deepest JSON nesting accepted")
     BATCH_MAX_ITEMS: int = Field(1000, ge=1, description="items per `POST /api/jobs/batch`")
     SUBMIT_RATE_LIMIT: str = Field(
-        "50/second;1000/minute", description="per credential, on job and upload submissions (429 beyond)"
+        "off",
+        description="per credential, on job and upload submissions (429 beyond), e.g. `50/second;1000/minute`; "
+        "`off`: the queue cap (`QUEUE_MAX_LENGTH`) is the backpressure",
     )
     SSE_MAX_SECONDS: int = Field(3600, ge=1, description="an event stream ends after this long; clients reconnect")
     SSE_MAX_STREAMS: int = Field(900, ge=0, description="open event streams per web process (503 beyond)")
@@ -172,6 +175,18 @@ class Settings(BaseSettings):
         if len(set(queues)) != len(queues):
             raise ValueError("a queue is named twice")
         return queues
+
+    @field_validator("SUBMIT_RATE_LIMIT", "LOGIN_RATE_LIMIT")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        value = value.strip()
+        if value.lower() == "off":
+            return "off"
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError("write windows like 50/second;1000/minute, or off") from None
+        return value
 
     @field_validator("OFFLOAD_WORKER_NICE")
     @classmethod

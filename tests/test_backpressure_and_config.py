@@ -155,6 +155,19 @@ def test_submissions_are_rate_limited_per_token(redis_url: str):
     assert keys and not any("token-one" in key for key in keys)  # tokens are hashed, never stored
 
 
+def test_by_default_a_busy_client_is_never_throttled_and_the_queue_cap_is_the_backpressure(
+    app: Flask, client: FlaskClient, redis_conn: redis.Redis
+):
+    """The old default (50/second;1000/minute) refused 150 of a harness's 200 quick posts."""
+    assert app.config["SUBMIT_RATE_LIMIT"] == "off"
+    statuses = [client.post("/api/jobs", json=JOB, headers=AUTH).status_code for _ in range(200)]
+    assert statuses == [202] * 200
+    assert redis_conn.keys("*ratelimit:submit*") == []  # nothing counted
+    app.config["QUEUE_MAX_LENGTH"] = 200
+    refused = client.post("/api/jobs", json=JOB, headers=AUTH)
+    assert refused.status_code == 429 and refused.get_json()["type"] == "urn:offload:problem:queue-full"
+
+
 def test_a_refused_submission_writes_nothing(app: Flask, client: FlaskClient, redis_conn: redis.Redis):
     app.config["SUBMIT_RATE_LIMIT"] = "1/minute"
     assert client.post("/api/jobs", json=JOB, headers=AUTH).status_code == 202
