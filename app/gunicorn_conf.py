@@ -43,3 +43,12 @@ if _settings.LOG_FORMAT == "json":
             "gunicorn.access": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
         },
     }
+
+
+def post_worker_init(worker: object) -> None:
+    """What loading the app built (the registry, the schemas, the templates) lives as long as the
+    process: keep it out of every garbage collection, which otherwise walks it again and again."""
+    import gc
+
+    gc.collect()
+    gc.freeze()

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 
 import requests
 
+from scripts.bench import plain_rq
 from scripts.bench.common import AUTH, Bench, Load, Row, offload_workers, percentile, ratio, spread, web_server, wrk
 from scripts.bench.webapp import FLOOR_PATH
 from scripts.procfile import ROOT
@@ -30,22 +31,28 @@ BATCH_SIZE = 1000
 
 
 def enqueue(bench: Bench, seconds: float) -> None:
-    """POST /api/jobs and GET /hello on the same gunicorn, at each concurrency, alternating."""
+    """POST /api/jobs beside the plain Flask + RQ route (the same gunicorn command, serving an app of
+    its own) and GET /hello, at each concurrency, alternating; the plain route is the baseline."""
     body = json.dumps({"task": "bench.noop"})
-    with web_server(bench) as base:
-        wrk(f"{base}/hello", 8, 1, bench.scratch)  # warm both gunicorn processes
+    plain_app = "scripts.bench.plain_rq:create_plain_rq_app()"
+    with web_server(bench) as base, web_server(bench, plain_app) as plain_base:
+        wrk(f"{base}/hello", 8, 1, bench.scratch)  # warm both gunicorn processes of each server
+        wrk(f"{plain_base}{plain_rq.PATH}", 8, 1, bench.scratch, "POST", body)
         for connections in CONCURRENCY:
             jobs: list[Load] = []
+            plain: list[Load] = []
             hello: list[Load] = []
             floor: list[Load] = []
             for _ in range(bench.repeat):
                 bench.flush()
                 jobs.append(wrk(f"{base}/api/jobs", connections, seconds, bench.scratch, "POST", body))
+                plain.append(wrk(f"{plain_base}{plain_rq.PATH}", connections, seconds, bench.scratch, "POST", body))
                 hello.append(wrk(f"{base}/hello", connections, seconds, bench.scratch))
                 floor.append(wrk(f"{base}{FLOOR_PATH}", connections, seconds, bench.scratch, "POST", body))
-            _rows(bench, f"POST /api/jobs, c={connections}", jobs, hello)
-            _rows(bench, f"GET /hello (baseline), c={connections}", hello, None)
-            _rows(bench, f"POST {FLOOR_PATH} (token, JSON, one script call), c={connections}", floor, hello)
+            _rows(bench, f"POST /api/jobs, c={connections}", jobs, plain, "the plain route")
+            _rows(bench, f"plain Flask + RQ enqueue route (baseline), c={connections}", plain, None)
+            _rows(bench, f"GET /hello, c={connections}", hello, None)
+            _rows(bench, f"POST {FLOOR_PATH} (token, JSON, one script call), c={connections}", floor, plain, "plain")
         with bench.redis() as connection:
             assert connection.llen("rq:queue:high") > 0, "the enqueue load wrote no job"
 
@@ -71,13 +78,17 @@ def batch(bench: Bench, seconds: float) -> None:
         )
 
 
-def _rows(bench: Bench, name: str, loads: list[Load], baseline: list[Load] | None) -> None:
+def _rows(bench: Bench, name: str, loads: list[Load], baseline: list[Load] | None, versus_name: str = "") -> None:
     rates = [load.requests_per_second for load in loads]
-    middle = sorted(rates)[len(rates) // 2]
+    tails = [load.p99_ms for load in loads]
     versus = ""
     if baseline:
-        base_rates = sorted(load.requests_per_second for load in baseline)
-        versus = f"{ratio(middle, base_rates[len(base_rates) // 2])} hello"
+        base_rates = [load.requests_per_second for load in baseline]
+        base_tails = [load.p99_ms for load in baseline]
+        versus = (
+            f"{ratio(_middle(rates), _middle(base_rates))} {versus_name} in req/s, "
+            f"p99 {_middle(tails) / max(_middle(base_tails), 1e-9):.2f}× its"
+        )
     errors = sum(load.errors for load in loads)
     bench.add(
         Row(
@@ -85,10 +96,14 @@ def _rows(bench: Bench, name: str, loads: list[Load], baseline: list[Load] | Non
             name,
             spread(rates, " req/s"),
             versus,
-            f"p50 {spread([x.p50_ms for x in loads], ' ms', 2)}, p99 {spread([x.p99_ms for x in loads], ' ms', 2)}"
+            f"p50 {spread([x.p50_ms for x in loads], ' ms', 2)}, p99 {spread(tails, ' ms', 2)}"
             + (f"; {errors} errors" if errors else ""),
         )
     )
+
+
+def _middle(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
 
 
 def healthz_under_load(bench: Bench, seconds: float, burn_seconds: float = 1.0) -> None:
