@@ -5,7 +5,7 @@ table (Markdown, ready for docs/performance.md). Machines are noisy: rows are re
 and show the median with the range; compare the ratios, which are measured side by side.
 
     python -m scripts.bench                  # the full run (~10 minutes on 2 cores)
-    python -m scripts.bench --peers          # also Celery and Dramatiq (installs them in .bench-peers)
+    python -m scripts.bench --peers          # also Celery, Dramatiq and Huey (installs them in .bench-peers)
     python -m scripts.bench --smoke          # tiny sizes: checks that every section runs (CI)
 """
 
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         if "web" in sections:
             http.healthz_under_load(bench, size["seconds"])
         if "pickup" in sections:
-            costs.pickup(bench, size["pickup"])
+            costs.pickup(bench, size["pickup"], with_peers)
         if "redis" in sections:
             costs.redis_costs(bench, size["memory"])
         if "memory" in sections:

@@ -10,6 +10,7 @@ from rq.serializers import JSONSerializer
 
 from jobs import submission
 from jobs.job import TaskJob
+from scripts.bench import peers
 from scripts.bench.bench_tasks import RESULT_TTL
 from scripts.bench.common import (
     AUTH,
@@ -30,8 +31,10 @@ from scripts.procfile import procfile_command
 BENCH_TASKS = {"OFFLOAD_TASK_MODULES": "scripts.bench.bench_tasks"}
 
 
-def pickup(bench: Bench, jobs: int) -> None:
-    """Enqueue → the task starts, one job at a time with idle workers (RQ's own timestamps)."""
+def pickup(bench: Bench, jobs: int, with_peers: list[peers.Peer] | None = None) -> None:
+    """Enqueue → the task starts, one job at a time with idle workers (RQ's own timestamps; the
+    peers' tasks report their own wait). Offload's row is the baseline of the others."""
+    rows: dict[str, list[float]] = {}
     for name, (settings, argv) in {
         "Offload (Procfile worker)": procfile_command("worker"),
         "RQ Worker (fork per job)": rq_worker("rq.worker.Worker"),
@@ -39,15 +42,32 @@ def pickup(bench: Bench, jobs: int) -> None:
         bench.flush()
         processes = [start(argv, bench.env(**settings), bench.scratch / f"pickup-{i}.log") for i in range(2)]
         try:
-            waits = _pickup_waits(bench, jobs)
+            rows[name] = _pickup_waits(bench, jobs)
         finally:
             for process in processes:
                 stop(process)
+    for peer in with_peers or []:
+        bench.flush()
+        process = start(peer.worker_argv(2), peer.env(bench), bench.scratch / f"pickup-{peer.name}.log")
+        try:
+            time.sleep(2)  # the peer's workers are up and waiting
+            rows[peer.title] = peer.pickup_waits(bench, jobs)
+        finally:
+            stop(process)
+    ours = rows["Offload (Procfile worker)"]
+    for name, waits in rows.items():
+        versus = ""
+        if waits is not ours and waits:
+            versus = (
+                f"Offload's p50 {percentile(ours, 0.5) / percentile(waits, 0.5):.2f}×, "
+                f"p99 {percentile(ours, 0.99) / percentile(waits, 0.99):.2f}× this"
+            )
         bench.add(
             Row(
                 "pickup",
                 f"enqueue → start p50 / p99, {name}, idle",
-                f"{percentile(waits, 0.5):.2f} / {percentile(waits, 0.99):.2f} ms",
+                f"{percentile(waits, 0.5):.2f} / {percentile(waits, 0.99):.2f} ms" if waits else "no figure",
+                ratio=versus,
                 note=f"{jobs} jobs one at a time",
             )
         )
