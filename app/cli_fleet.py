@@ -78,7 +78,7 @@ def add_fleet_commands(group: AppGroup) -> None:
         """Delete the jobs waiting in a queue."""
         redis = get_redis()
         try:
-            waiting = queue_control.queue_for(redis, queue_control.declared(name)).count
+            waiting = queue_control.waiting(redis, name)
         except UnknownQueueError as error:
             _fail(error)
         if not yes:

@@ -27,12 +27,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Worker
 
 from app import redis_client
 from app.redis_client import get_redis
 from jobs.alerts import evaluation
-from jobs.fleet import queue_control, queue_overview
+from jobs.fleet import queue_overview, worker_overview
 from jobs.records import job_metrics
 
 bp = Blueprint("metrics", __name__)
@@ -57,7 +56,8 @@ class RedisCollector(Collector):
         yield from families
 
     def _families(self) -> Iterator[Metric]:
-        yield from self._queue_families()
+        fleet = worker_overview.workers(self.redis)  # read once: the queues' listeners and the states
+        yield from self._queue_families(fleet)
         yield from self._alert_families()
         yield self._counter("jobs_enqueued", "Jobs enqueued", ["task"])
         yield self._counter("jobs_ended", "Jobs that ended, by final status", ["task", "status"])
@@ -70,20 +70,18 @@ class RedisCollector(Collector):
             "http_request_duration_seconds", "HTTP request latency", ["method", "route"], job_metrics.HTTP_BUCKETS
         )
 
-        workers = Worker.all(connection=self.redis)
         states: dict[str, int] = {}
-        for worker in workers:
-            state = str(worker.get_state())
-            states[state] = states.get(state, 0) + 1
+        for worker in fleet:
+            states[worker.state] = states.get(worker.state, 0) + 1
         by_state = GaugeMetricFamily("offload_workers", "Registered workers by state", labels=["state"])
         for state in ("idle", "busy", "started", "suspended"):
             by_state.add_metric([state], states.get(state, 0))
         yield by_state
         ratio = GaugeMetricFamily("offload_workers_busy_ratio", "Share of workers running a job")
-        ratio.add_metric([], states.get("busy", 0) / len(workers) if workers else 0.0)
+        ratio.add_metric([], states.get("busy", 0) / len(fleet) if fleet else 0.0)
         yield ratio
 
-    def _queue_families(self) -> Iterator[Metric]:
+    def _queue_families(self, fleet: list[worker_overview.Worker]) -> Iterator[Metric]:
         def gauge(name: str, doc: str, labels: tuple[str, ...] = ("queue",)) -> GaugeMetricFamily:
             return GaugeMetricFamily(f"offload_{name}", doc, labels=list(labels))
 
@@ -92,13 +90,13 @@ class RedisCollector(Collector):
         paused_for = gauge("queue_paused_seconds", "How long the queue has been paused (0 when it is not)")
         age = gauge("queue_oldest_job_age_seconds", "How long the oldest queued job has waited")
         listening = gauge("queue_workers", "Live workers that listen to the queue")
-        since = queue_control.paused_since(self.redis)
         now = time.time()
-        for queue in queue_overview.overview(self.redis):
+        for queue in queue_overview.overview(self.redis, fleet):
             for state, count in queue.counts.items():
                 depth.add_metric([queue.name, state], count)
             paused.add_metric([queue.name], int(queue.paused))
-            paused_for.add_metric([queue.name], round(now - since[queue.name], 1) if queue.name in since else 0.0)
+            held = 0.0 if queue.paused_since is None else round(now - queue.paused_since, 1)
+            paused_for.add_metric([queue.name], held)
             age.add_metric([queue.name], queue.latency_seconds or 0.0)
             listening.add_metric([queue.name], len(queue.workers))
         yield from (depth, paused, paused_for, age, listening)

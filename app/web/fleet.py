@@ -43,7 +43,7 @@ def pause_or_resume(name: str, action: str) -> ResponseReturnValue:
 def empty(name: str) -> ResponseReturnValue:
     redis = get_redis()
     try:
-        waiting = queue_control.queue_for(redis, queue_control.declared(name)).count
+        waiting = queue_control.waiting(redis, name)
     except UnknownQueueError as error:
         abort(404, str(error))
     if request.method == "GET":

@@ -26,7 +26,7 @@ from jobs.alerts import notifications
 from jobs.alerts.rules import AlertRule, CronMissed, FailureRatio, NoWorker, QueueLatency, QueuePaused, RedisMemory
 from jobs.connection import text
 from jobs.cron import entries
-from jobs.fleet import queue_control, queue_overview
+from jobs.fleet import queue_overview
 from jobs.registry import registry
 from jobs.settings import get_settings
 from jobs.trends import series
@@ -75,7 +75,6 @@ def _targets(pattern: str, names: list[str]) -> list[str]:
 def checks(redis: Redis, rules: tuple[AlertRule, ...], now: float) -> Iterator[Check]:
     """Every alert the rules make, with whether its condition holds now."""
     queues = {view.name: view for view in queue_overview.overview(redis)}
-    paused = queue_control.paused_since(redis)
     cron = {entry.name: entry for entry in entries.entries(redis, datetime.fromtimestamp(now, UTC))}
     for rule in rules:
         if isinstance(rule, NoWorker):
@@ -92,7 +91,7 @@ def checks(redis: Redis, rules: tuple[AlertRule, ...], now: float) -> Iterator[C
                 yield Check(f"queue_latency:{name}", rule, active, summary, age)
         elif isinstance(rule, QueuePaused):
             for name in _targets(rule.queue, list(queues)):
-                since = paused.get(name)
+                since = queues[name].paused_since if name in queues else None
                 held = now - since if since is not None else 0.0
                 active = since is not None and held > rule.longer_than_seconds
                 yield Check(
@@ -116,8 +115,10 @@ def checks(redis: Redis, rules: tuple[AlertRule, ...], now: float) -> Iterator[C
 
 
 def _failure_ratios(redis: Redis, rule: FailureRatio, now: float) -> Iterator[Check]:
-    for name in _targets(rule.task, [task.name for task in registry.all()]):
-        counts = series.totals(redis, series.scopes(task=name), rule.over_minutes, now)
+    names = _targets(rule.task, [task.name for task in registry.all()])
+    found = series.totals_by_scope(redis, [f"t|{name}" for name in names], rule.over_minutes, now)
+    for name in names:
+        counts = found[f"t|{name}"]
         ended = counts["finished"] + counts["failed"] + counts["stopped"]
         ratio = counts["failed"] / ended if ended else 0.0
         active = ended >= rule.min_jobs and ratio > rule.above

@@ -23,6 +23,8 @@ from jobs.queues import queue_for
 from jobs.settings import get_settings
 
 PAUSED_KEY = "offload:queues:paused"
+# While a queue is paused, an idle worker looks again this often, so that a resume takes effect.
+PAUSE_CHECK_EVERY = 1
 
 
 class UnknownQueueError(LookupError):
@@ -59,6 +61,11 @@ def paused(redis: Redis) -> set[str]:
 def paused_since(redis: Redis) -> dict[str, float]:
     """The paused queues, each with the Unix time it was paused."""
     return {text(name): float(at) for name, at in redis.hgetall(PAUSED_KEY).items()}
+
+
+def waiting(redis: Redis, name: str) -> int:
+    """Jobs waiting in the queue (``UnknownQueueError`` for a queue the app lacks)."""
+    return queue_for(redis, declared(name)).count
 
 
 def empty(redis: Redis, name: str) -> Outcome:

@@ -28,7 +28,7 @@ ENDED = ("finished", "failed", "stopped")
 @dataclass
 class QueueView:
     name: str
-    paused: bool
+    paused_since: float | None  # Unix time; None while the queue runs
     counts: dict[str, int]
     oldest_enqueued_at: datetime | None
     latency_seconds: float | None  # how long the oldest queued job has waited
@@ -36,11 +36,17 @@ class QueueView:
     workers: list[str] = field(default_factory=list)  # the live workers that listen to it
 
     @property
+    def paused(self) -> bool:
+        return self.paused_since is not None
+
+    @property
     def per_minute(self) -> float:
         return round(sum(self.ended_recently.values()) / THROUGHPUT_MINUTES, 1)
 
     def as_dict(self) -> dict[str, Any]:
         body = asdict(self)
+        del body["paused_since"]
+        body["paused"] = self.paused
         body["throughput_per_minute"] = self.per_minute
         body["throughput_minutes"] = THROUGHPUT_MINUTES
         return body
@@ -48,7 +54,8 @@ class QueueView:
 
 def overview(redis: Redis, fleet: list[Worker] | None = None) -> list[QueueView]:
     counts = queue_counts(redis)
-    paused = queue_control.paused(redis)
+    paused = queue_control.paused_since(redis)
+    ended = series.totals_by_scope(redis, [f"q|{name}" for name in counts], THROUGHPUT_MINUTES)
     oldest = _oldest_enqueued(redis, list(counts))
     fleet = workers(redis) if fleet is None else fleet
     now = time.time()
@@ -58,20 +65,15 @@ def overview(redis: Redis, fleet: list[Worker] | None = None) -> list[QueueView]
         views.append(
             QueueView(
                 name=name,
-                paused=name in paused,
+                paused_since=paused.get(name),
                 counts=per_state,
                 oldest_enqueued_at=enqueued,
                 latency_seconds=None if enqueued is None else round(max(0.0, now - enqueued.timestamp()), 1),
-                ended_recently=_ended_recently(redis, name),
+                ended_recently={status: ended[f"q|{name}"][status] for status in ENDED},
                 workers=[worker.name for worker in fleet if worker.alive and name in worker.queues],
             )
         )
     return views
-
-
-def _ended_recently(redis: Redis, name: str) -> dict[str, int]:
-    counts = series.totals(redis, series.scopes(queue=name), THROUGHPUT_MINUTES)
-    return {status: counts[status] for status in ENDED}
 
 
 def _oldest_enqueued(redis: Redis, names: list[str]) -> dict[str, datetime]:

@@ -202,18 +202,30 @@ def _fold(point: Point, metric: str, value: float) -> None:
         point.age = max(value, point.age or 0.0)
 
 
-def totals(redis: Redis, scope_names: list[str], minutes: int, now: float | None = None) -> dict[str, int]:
-    """Jobs enqueued, finished, failed and stopped over the last ``minutes`` minutes (this one included)."""
+def totals_by_scope(
+    redis: Redis, scope_names: list[str], minutes: int, now: float | None = None
+) -> dict[str, dict[str, int]]:
+    """Per scope, jobs enqueued, finished, failed and stopped over the last ``minutes`` minutes
+    (this one included), in one round trip."""
     now = now or time.time()
     last = int(now // MINUTE)
-    fields = [f"{scope}|{metric}" for scope in scope_names for metric in COUNTS]
+    fields = [(scope, metric) for scope in scope_names for metric in COUNTS]
     with redis.pipeline(transaction=False) as pipe:
         for minute in range(last - minutes + 1, last + 1):
-            pipe.hmget(f"{PREFIX[MINUTE]}:{minute}", fields)
+            pipe.hmget(f"{PREFIX[MINUTE]}:{minute}", [f"{scope}|{metric}" for scope, metric in fields])
         answers = pipe.execute()
-    found = dict.fromkeys(COUNTS, 0)
+    found = {scope: dict.fromkeys(COUNTS, 0) for scope in scope_names}
     for values in answers:
-        for name, value in zip(fields, values, strict=True):
+        for (scope, metric), value in zip(fields, values, strict=True):
             if value is not None:
-                found[name.rsplit("|", 1)[1]] += int(value)
+                found[scope][metric] += int(value)
+    return found
+
+
+def totals(redis: Redis, scope_names: list[str], minutes: int, now: float | None = None) -> dict[str, int]:
+    """The scopes' ``totals_by_scope`` added up."""
+    found = dict.fromkeys(COUNTS, 0)
+    for counts in totals_by_scope(redis, scope_names, minutes, now).values():
+        for metric, count in counts.items():
+            found[metric] += count
     return found

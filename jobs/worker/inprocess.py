@@ -58,8 +58,6 @@ from jobs.worker.placement import keep_to_cpus, lower_priority
 # Metric tallies are written at least this often.
 FLUSH_AFTER = 0.05
 SUSPENSION_CHECK_EVERY = 1.0
-# While one of its queues is paused, an idle worker looks again this often (a resume takes effect).
-PAUSE_CHECK_EVERY = 1
 # Packed constants are kept for this many queue orders (one with the default strategy).
 PACKED_ORDERS_KEPT = 64
 # RQ keeps an execution in the job's execution registry this long past its heartbeat TTL
@@ -263,10 +261,10 @@ class InProcessWorker(ForkingWorker):
             timeout = self.dequeue_timeout
             paused = queue_control.paused(self.connection)
             if paused:  # wait on the other queues, and look again soon for a resume
-                timeout = PAUSE_CHECK_EVERY
+                timeout = queue_control.PAUSE_CHECK_EVERY
                 open_keys = [queue.key for queue in self._ordered_queues if queue.name not in paused]
                 if not open_keys:
-                    self._stopped_wait(PAUSE_CHECK_EVERY)
+                    self._stopped_wait(queue_control.PAUSE_CHECK_EVERY)
                     if max_idle_time is not None and time.monotonic() - idle_since >= max_idle_time:
                         return None
                     continue

@@ -14,9 +14,7 @@ import rq
 from rq.intermediate_queue import IntermediateQueue
 
 from jobs.fleet import queue_control
-
-# While a queue is paused, an idle worker looks again this often, so that a resume takes effect.
-PAUSE_CHECK_EVERY = 1
+from jobs.fleet.queue_control import PAUSE_CHECK_EVERY
 
 
 class SkipPausedQueues(rq.Worker):
